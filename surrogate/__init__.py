@@ -1,0 +1,3 @@
+"""surrogate: generate PDE datasets, train neural operators on them, evaluate them."""
+
+__version__ = "0.1.0"

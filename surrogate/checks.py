@@ -1,0 +1,89 @@
+"""Up-front checks of a stage's config, so that bad input fails before any work with one line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from surrogate.errors import UserError
+
+
+def _value(cfg: DictConfig, key: str) -> Any:
+    value = OmegaConf.select(cfg, key, throw_on_missing=False)
+    if value is None or OmegaConf.is_missing(cfg, key):
+        raise UserError(f"{key} is required; pass {key}=<value>")
+    return value
+
+
+def require_int(cfg: DictConfig, key: str, minimum: int | None = None) -> int:
+    value = _value(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{key}={value!r} must be an integer")
+    if minimum is not None and value < minimum:
+        raise UserError(f"{key}={value} must be >= {minimum}")
+    return value
+
+
+def require_float(
+    cfg: DictConfig,
+    key: str,
+    minimum: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+) -> float:
+    value = _value(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{key}={value!r} must be a number")
+    if minimum is not None and not value >= minimum:
+        raise UserError(f"{key}={value} must be >= {minimum}")
+    if above is not None and not value > above:
+        raise UserError(f"{key}={value} must be > {above}")
+    if at_most is not None and not value <= at_most:
+        raise UserError(f"{key}={value} must be <= {at_most}")
+    return float(value)
+
+
+def require_choice(cfg: DictConfig, key: str, choices: tuple[str, ...]) -> str:
+    value = _value(cfg, key)
+    if value not in choices:
+        raise UserError(f"{key}={value!r} is unknown; choose one of: {', '.join(choices)}")
+    return str(value)
+
+
+def require_name(cfg: DictConfig, key: str) -> str:
+    """A name usable as a directory: letters, digits, '-', '_' and '.' (not leading)."""
+    value = str(_value(cfg, key))
+    if not value or value.startswith(".") or not all(c.isalnum() or c in "-_." for c in value):
+        raise UserError(f"{key}={value!r} must be letters, digits, '-', '_' or '.', e.g. darcy32")
+    return value
+
+
+def check_generate(cfg: DictConfig) -> None:
+    require_name(cfg, "name")
+    require_int(cfg, "seed", minimum=0)
+    counts = [require_int(cfg, f"n_{split}", minimum=0) for split in ("train", "valid", "test")]
+    if sum(counts) == 0:
+        raise UserError("n_train, n_valid and n_test are all 0; ask for at least one sample")
+    require_int(cfg, "pde.resolution", minimum=3)
+    require_float(cfg, "solver.rtol", above=0.0, at_most=1.0)
+
+
+def check_train(cfg: DictConfig) -> None:
+    _value(cfg, "data")
+    require_int(cfg, "seed", minimum=0)
+    require_int(cfg, "trainer.max_epochs", minimum=1)
+    require_int(cfg, "loader.batch_size", minimum=1)
+    require_int(cfg, "loader.num_workers", minimum=0)
+    require_float(cfg, "val_fraction", above=0.0, at_most=0.5)
+    require_float(cfg, "optim.lr", above=0.0)
+    require_float(cfg, "optim.weight_decay", minimum=0.0)
+    require_choice(cfg, "optim.name", ("adam", "adamw"))
+    require_choice(cfg, "scheduler.name", ("none", "cosine", "step"))
+    require_choice(cfg, "loss", ("rel_l2", "mse"))
+
+
+def check_eval(cfg: DictConfig) -> None:
+    _value(cfg, "ckpt")
+    require_int(cfg, "batch_size", minimum=1)
+    require_choice(cfg, "device", ("auto", "cpu", "cuda"))

@@ -1,0 +1,1 @@
+"""Command-line entry points: one Hydra app per stage and the `surrogate` dispatcher."""

@@ -1,0 +1,49 @@
+"""Shared plumbing of the stage apps: where the configs live and how errors are reported."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from surrogate.errors import UserError
+
+
+def config_dir() -> str:
+    """The `conf/` directory: the repository's in a source checkout, the packaged copy in a wheel."""
+    package_dir = Path(__file__).resolve().parent.parent
+    for candidate in (package_dir.parent / "conf", package_dir / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return str(candidate)
+    raise RuntimeError(f"surrogate's conf/ directory is missing next to {package_dir}")
+
+
+def stage_app(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
+    """Wrap a stage function as a Hydra app whose user errors end in one line and exit code 2.
+
+    With HYDRA_FULL_ERROR=1 the exception propagates with its full traceback instead.
+    """
+
+    def decorate(stage: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+        @hydra.main(config_path=config_dir(), config_name=config_name, version_base="1.3")
+        @functools.wraps(stage)
+        def run(cfg: DictConfig) -> Any:
+            try:
+                return stage(cfg)
+            except UserError as error:
+                if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    raise
+                logging.getLogger("surrogate").debug("user error", exc_info=True)
+                print(f"error: {error}", file=sys.stderr, flush=True)
+                sys.exit(2)
+
+        return run
+
+    return decorate

@@ -1,0 +1,33 @@
+"""`surrogate generate`: solve a family of PDEs and write data/<name>/{train,valid,test}.h5."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from surrogate.cli.app import stage_app
+
+
+@stage_app("generate")
+def main(cfg: DictConfig) -> None:
+    from surrogate.data.generate import generate
+
+    summaries = generate(cfg)
+    table = Table(title=f"dataset {cfg.paths.data_dir}/{cfg.name}")
+    for column in ("split", "samples", "solved now", "wall s", "solver s/sample", "unconverged"):
+        table.add_column(column, justify="right")
+    for split, s in summaries.items():
+        table.add_row(
+            split,
+            str(s["samples"]),
+            str(s["solved_now"]),
+            f"{s['seconds']:.2f}",
+            f"{s['solver_seconds_mean']:.4f}",
+            str(s["unconverged"]),
+        )
+    Console().print(table if summaries else f"dataset {cfg.paths.data_dir}/{cfg.name} is up to date")
+
+
+if __name__ == "__main__":
+    main()

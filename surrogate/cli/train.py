@@ -1,0 +1,18 @@
+"""`surrogate train`: fit a neural operator on a dataset; checkpoints go to <run_dir>/checkpoints."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from surrogate.cli.app import stage_app
+
+
+@stage_app("train")
+def main(cfg: DictConfig) -> float:
+    from surrogate.training.run import train
+
+    return train(cfg)["best_val_rel_l2"]
+
+
+if __name__ == "__main__":
+    main()

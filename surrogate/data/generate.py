@@ -1,0 +1,208 @@
+"""The generate stage: sample PDE problems, solve them, write the splits of a dataset."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from surrogate.checks import check_generate
+from surrogate.data.schema import SPLITS, split_filename
+from surrogate.data.writer import SplitWriter
+from surrogate.errors import UserError
+from surrogate.pdes import build_pde
+from surrogate.solvers import build_solver
+
+log = logging.getLogger(__name__)
+
+SPLIT_CODES = {split: code for code, split in enumerate(SPLITS)}
+DATASET_KEYS = ("name", "seed", "n_train", "n_valid", "n_test", "pde", "solver")
+
+
+def dataset_config(cfg: DictConfig) -> str:
+    """The part of the config that defines the dataset's contents, as YAML (no paths or dates)."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    return OmegaConf.to_yaml({key: resolved[key] for key in DATASET_KEYS})
+
+
+def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """Each sample's own random stream: the data never depend on solve order or resumption."""
+    return np.random.default_rng(np.random.SeedSequence([seed, SPLIT_CODES[split], index]))
+
+
+@contextmanager
+def dataset_lock(directory: Path) -> Iterator[None]:
+    """Refuse a second generation into the same dataset while one runs; stale locks are taken."""
+    lock = directory / ".lock"
+    directory.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            owner = lock.read_text().strip()
+            if owner.isdigit() and _process_alive(int(owner)):
+                raise UserError(
+                    f"dataset {directory} is being written by another `surrogate generate` "
+                    f"(pid {owner}); wait for it or choose another name="
+                ) from None
+            lock.unlink(missing_ok=True)
+    else:
+        raise UserError(f"cannot lock {lock}; remove it if no generation is running")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stored_config(path: Path) -> str | None:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as file:
+            return str(file.attrs.get("config"))
+    except OSError:
+        return None
+
+
+def generate(cfg: DictConfig) -> dict[str, dict[str, float]]:
+    """Write every requested split of the dataset; returns per-split solver summaries."""
+    check_generate(cfg)
+    pde = build_pde(cfg.pde)
+    solver = build_solver(cfg.solver)
+    directory = Path(cfg.paths.data_dir) / cfg.name
+    config_yaml = dataset_config(cfg)
+    sizes = {split: int(cfg[f"n_{split}"]) for split in SPLITS}
+
+    with dataset_lock(directory):
+        existing = [
+            directory / split_filename(s) for s in SPLITS if (directory / split_filename(s)).exists()
+        ]
+        stale = [p for p in existing if _stored_config(p) != config_yaml]
+        if stale and not cfg.overwrite:
+            raise UserError(
+                f"dataset {directory} exists with another config; choose another name= "
+                "or pass overwrite=true to replace it"
+            )
+        for path in stale:
+            if sizes[path.stem] == 0:
+                path.unlink()
+        summaries = {}
+        for split, n in sizes.items():
+            path = directory / split_filename(split)
+            if n == 0:
+                continue
+            if path.exists() and path not in stale:
+                log.info("%s is up to date", path)
+                continue
+            summaries[split] = _generate_split(cfg, pde, solver, split, n, path, config_yaml)
+    return summaries
+
+
+def _generate_split(cfg, pde, solver, split: str, n: int, path: Path, config_yaml: str) -> dict:
+    writer = SplitWriter(
+        path,
+        n,
+        pde.fields,
+        pde.grid(),
+        attrs={"name": cfg.name, "split": split, "pde": pde.name, "config": config_yaml},
+    )
+    try:
+        todo = writer.pending()
+        iterations, seconds, unconverged = [], [], 0
+        start = time.perf_counter()
+        with _progress(split, n, n - len(todo)) as advance:
+            for index in todo:
+                problem = pde.problem(sample_rng(int(cfg.seed), split, index))
+                result = solver.solve(problem.matrix, problem.rhs)
+                if not result.converged:
+                    unconverged += 1
+                    log.warning(
+                        "%s sample %d: residual %.2e above rtol; stored and flagged unconverged",
+                        split, index, result.residual,
+                    )
+                writer.write(
+                    index, problem.inputs, pde.solution_fields(result.x), problem.params, result
+                )
+                iterations.append(result.iterations)
+                seconds.append(result.seconds)
+                advance(np.mean(iterations))
+        writer.finish()
+    finally:
+        writer.close()
+    elapsed = time.perf_counter() - start
+    summary = {
+        "samples": n,
+        "solved_now": len(todo),
+        "seconds": elapsed,
+        "solver_seconds_mean": float(np.mean(seconds)) if seconds else 0.0,
+        "iterations_mean": float(np.mean(iterations)) if iterations else 0.0,
+        "unconverged": unconverged,
+    }
+    log.info(
+        "%s: %d samples -> %s (%d solved now in %.1f s, %d unconverged)",
+        split, n, path, len(todo), elapsed, unconverged,
+    )
+    return summary
+
+
+@contextmanager
+def _progress(split: str, total: int, done: int) -> Iterator:
+    """A rich progress bar on a terminal; a log line every 10 % otherwise."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        start = last = time.perf_counter()
+        count = 0
+
+        def advance(mean_iterations: float) -> None:
+            nonlocal count, last
+            count += 1
+            now = time.perf_counter()
+            if now - last > 10.0 or done + count == total:
+                last = now
+                log.info(
+                    "%s %d/%d  %.1f samples/s  mean iters %.1f",
+                    split, done + count, total, count / (now - start), mean_iterations,
+                )
+
+        yield advance
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:.1f} samples/s  mean iters {task.fields[iters]:.1f}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(split, total=total, completed=done, rate=0.0, iters=0.0)
+        start = time.perf_counter()
+        count = 0
+
+        def advance(mean_iterations: float) -> None:
+            nonlocal count
+            count += 1
+            rate = count / (time.perf_counter() - start)
+            progress.update(task, advance=1, rate=rate, iters=mean_iterations)
+
+        yield advance

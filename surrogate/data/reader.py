@@ -1,0 +1,124 @@
+"""Finding and checking dataset splits, and reading them lazily (one HDF5 handle per worker)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from surrogate.data.schema import SCHEMA_VERSION, split_filename
+from surrogate.errors import UserError
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """What a split file says about itself."""
+
+    path: Path
+    name: str
+    pde: str
+    n_samples: int
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    spatial_shape: tuple[int, ...]
+
+    @property
+    def in_channels(self) -> int:
+        return len(self.input_names)
+
+    @property
+    def out_channels(self) -> int:
+        return len(self.output_names)
+
+
+def resolve_dataset_dir(data: str, data_dir: str | Path) -> Path:
+    """A dataset given by name (under `data_dir`) or by directory path."""
+    candidates = [Path(data_dir) / data, Path(data)]
+    for candidate in candidates:
+        if (candidate / split_filename("train")).is_file() or (candidate / split_filename("test")).is_file():
+            return candidate
+    known = sorted(p.name for p in Path(data_dir).glob("*") if any(p.glob("*.h5"))) if Path(data_dir).is_dir() else []
+    hint = f"known datasets in {data_dir}/: {', '.join(known)}" if known else f"no datasets in {data_dir}/ yet"
+    raise UserError(
+        f"dataset '{data}' not found ({hint}); create it with `surrogate generate name={data} ...` "
+        "or pass paths.data_dir=<dir>"
+    )
+
+
+def read_split_info(dataset_dir: Path, split: str) -> SplitInfo:
+    """Open and check one split file; every problem becomes a one-line UserError."""
+    path = dataset_dir / split_filename(split)
+    if not path.is_file():
+        present = sorted(p.stem for p in dataset_dir.glob("*.h5"))
+        raise UserError(
+            f"dataset {dataset_dir} has no '{split}' split (it has: {', '.join(present) or 'none'}); "
+            "generate it or choose another split"
+        )
+    try:
+        with h5py.File(path, "r") as file:
+            attrs = dict(file.attrs)
+            input_shape = file["inputs"].shape
+            output_shape = file["outputs"].shape
+    except (OSError, KeyError) as error:
+        raise UserError(
+            f"{path} is not a readable surrogate dataset ({error}); delete it and generate it again"
+        ) from error
+    version = attrs.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise UserError(
+            f"{path} has schema version {version}, this surrogate reads version {SCHEMA_VERSION}; "
+            "generate the dataset again"
+        )
+    if not attrs.get("complete", False):
+        raise UserError(f"{path} is incomplete; run the same `surrogate generate` command to finish it")
+    if input_shape[0] != output_shape[0]:
+        raise UserError(f"{path} has different sample counts for inputs and outputs; generate it again")
+    return SplitInfo(
+        path=path,
+        name=str(attrs["name"]),
+        pde=str(attrs["pde"]),
+        n_samples=int(attrs["n_samples"]),
+        input_names=tuple(str(n) for n in attrs["input_names"]),
+        output_names=tuple(str(n) for n in attrs["output_names"]),
+        spatial_shape=tuple(int(s) for s in input_shape[2:]),
+    )
+
+
+def read_solver_stats(path: Path) -> dict[str, np.ndarray]:
+    with h5py.File(path, "r") as file:
+        return {name: file["solver"][name][:] for name in file["solver"]}
+
+
+class FieldDataset(Dataset):
+    """(input, output) float32 tensors of a split, read sample by sample.
+
+    The HDF5 file is opened on first access in each process, so DataLoader workers never share
+    a handle opened in the parent.
+    """
+
+    def __init__(self, path: Path, indices: np.ndarray | None = None) -> None:
+        self.path = path
+        with h5py.File(path, "r") as file:
+            n = file["inputs"].shape[0]
+        self.indices = np.arange(n) if indices is None else np.asarray(indices)
+        self._file: h5py.File | None = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._file is None:
+            self._file = h5py.File(self.path, "r")
+        index = int(self.indices[item])
+        x = torch.from_numpy(self._file["inputs"][index])
+        y = torch.from_numpy(self._file["outputs"][index])
+        return x, y
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_file"] = None
+        return state

@@ -1,0 +1,132 @@
+"""Resumable writer of one dataset split.
+
+Samples are written by index into `<split>.h5.partial`; a `completed` bitmap records which are
+done and the file is flushed regularly, so a killed run resumes where it stopped. Only when every
+sample is written is `complete` set, the file flushed and renamed to `<split>.h5`: a file under
+the final name is always complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from surrogate.data.schema import SCHEMA_VERSION, SOLVER_STATS
+from surrogate.pdes.base import FieldSpec
+from surrogate.solvers.base import SolveResult
+
+log = logging.getLogger(__name__)
+
+
+class SplitWriter:
+    """Writes samples of one split by index; `pending()` lists those still to do."""
+
+    def __init__(
+        self,
+        path: Path,
+        n_samples: int,
+        spec: FieldSpec,
+        grid: Mapping[str, np.ndarray],
+        attrs: Mapping[str, object],
+        flush_seconds: float = 5.0,
+    ) -> None:
+        self.path = path
+        self.partial = path.with_name(path.name + ".partial")
+        self.n_samples = n_samples
+        self.flush_seconds = flush_seconds
+        self._last_flush = time.monotonic()
+        self.file = self._open_or_create(spec, grid, dict(attrs))
+
+    def _open_or_create(
+        self, spec: FieldSpec, grid: Mapping[str, np.ndarray], attrs: dict[str, object]
+    ) -> h5py.File:
+        if self.partial.exists():
+            try:
+                file = h5py.File(self.partial, "r+")
+                if file.attrs.get("config") == attrs["config"]:
+                    log.info(
+                        "resuming %s: %d of %d samples already done",
+                        self.partial,
+                        int(file["completed"][:].sum()),
+                        self.n_samples,
+                    )
+                    return file
+                file.close()
+                log.warning("discarding %s: it was started with another config", self.partial)
+            except OSError:
+                log.warning("discarding unreadable partial file %s", self.partial)
+            self.partial.unlink()
+        return self._create(spec, grid, attrs)
+
+    def _create(
+        self, spec: FieldSpec, grid: Mapping[str, np.ndarray], attrs: dict[str, object]
+    ) -> h5py.File:
+        file = h5py.File(self.partial, "w", track_order=False)
+        n = self.n_samples
+        for key, value in attrs.items():
+            file.attrs[key] = value
+        file.attrs["schema_version"] = SCHEMA_VERSION
+        file.attrs["n_samples"] = n
+        file.attrs["spatial_dims"] = len(spec.spatial_shape)
+        file.attrs["input_names"] = list(spec.input_names)
+        file.attrs["output_names"] = list(spec.output_names)
+        file.attrs["complete"] = False
+        for key, names in (("inputs", spec.input_names), ("outputs", spec.output_names)):
+            shape = (len(names), *spec.spatial_shape)
+            file.create_dataset(
+                key, shape=(n, *shape), dtype="float32", chunks=(1, *shape), track_times=False
+            )
+        for axis, coords in grid.items():
+            file.create_dataset(f"grid/{axis}", data=np.asarray(coords, np.float64), track_times=False)
+        for name in spec.param_names:
+            file.create_dataset(f"params/{name}", shape=(n,), dtype="float64", track_times=False)
+        for name, dtype in SOLVER_STATS.items():
+            file.create_dataset(f"solver/{name}", shape=(n,), dtype=dtype, track_times=False)
+        file.create_dataset("completed", shape=(n,), dtype="uint8", track_times=False)
+        file.flush()
+        return file
+
+    def pending(self) -> list[int]:
+        return [int(i) for i in np.flatnonzero(self.file["completed"][:] == 0)]
+
+    def write(
+        self,
+        index: int,
+        inputs: np.ndarray,
+        outputs: np.ndarray,
+        params: Mapping[str, float],
+        result: SolveResult,
+    ) -> None:
+        file = self.file
+        file["inputs"][index] = inputs
+        file["outputs"][index] = outputs
+        for name, value in params.items():
+            file[f"params/{name}"][index] = value
+        for name in SOLVER_STATS:
+            file[f"solver/{name}"][index] = getattr(result, name)
+        file["completed"][index] = 1
+        if time.monotonic() - self._last_flush > self.flush_seconds:
+            file.flush()
+            self._last_flush = time.monotonic()
+
+    def finish(self) -> None:
+        """Mark complete and move into place; refuses if any sample is missing."""
+        missing = self.n_samples - int(self.file["completed"][:].sum())
+        if missing:
+            raise RuntimeError(f"{self.partial}: {missing} samples not written")
+        self.file.attrs["complete"] = True
+        self.file.flush()
+        self.file.close()
+        os.replace(self.partial, self.path)
+
+    def close(self) -> None:
+        """Flush and close without completing (the partial file stays for a resume)."""
+        if self.file.id.valid:
+            self.file.flush()
+            self.file.close()

@@ -1,0 +1,114 @@
+"""Fourier neural operator (Li et al., ICLR 2021) in 1, 2 or 3 spatial dimensions.
+
+Each layer is GELU(K u + W u) with K a convolution truncated to the lowest `modes` Fourier modes
+per dimension and W a pointwise linear map. Grid coordinates are appended to the input; the input
+is zero-padded on the far side of each axis for non-periodic problems.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from surrogate.models.grid import node_coordinates
+
+CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+
+
+class SpectralConv(nn.Module):
+    """Multiplies the lowest Fourier modes by learned complex matrices, zeroes the others.
+
+    Along every axis but the last (which `rfftn` halves), both the lowest positive and the
+    lowest negative frequencies are kept: 2^(d-1) corner blocks of the spectrum.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, modes: tuple[int, ...]) -> None:
+        super().__init__()
+        self.modes = modes
+        self.n_dims = len(modes)
+        scale = 1.0 / (in_channels * out_channels)
+        n_corners = 2 ** (self.n_dims - 1)
+        # Real storage (..., 2) keeps optimisers, DDP and checkpoints free of complex tensors.
+        self.weight = nn.Parameter(
+            scale * torch.rand(n_corners, in_channels, out_channels, *modes, 2)
+        )
+
+    def _corners(self, shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
+        """Index slices of the kept corner blocks for an (rfft) spectrum of `shape`."""
+        per_axis = []
+        for size, m in zip(shape[:-1], self.modes[:-1]):
+            per_axis.append((slice(0, m), slice(size - m, size)))
+        last = (slice(0, self.modes[-1]),)
+        return [(*c, last[0]) for c in itertools.product(*per_axis)] if per_axis else [last]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spatial = x.shape[2:]
+        dims = tuple(range(-self.n_dims, 0))
+        spectrum_shape = (*spatial[:-1], spatial[-1] // 2 + 1)
+        limits = [min(m, s // 2) for m, s in zip(self.modes[:-1], spatial[:-1])]
+        limits.append(min(self.modes[-1], spectrum_shape[-1]))
+        if tuple(limits) != self.modes:
+            raise ValueError(
+                f"grid {tuple(spatial)} is too coarse for {self.modes} Fourier modes; "
+                "use a finer grid or fewer modes"
+            )
+        x_ft = torch.fft.rfftn(x, dim=dims, norm="ortho")
+        out_ft = torch.zeros(
+            x.shape[0], self.weight.shape[2], *spectrum_shape, dtype=x_ft.dtype, device=x.device
+        )
+        weight = torch.view_as_complex(self.weight)
+        for corner, index in enumerate(self._corners(spectrum_shape)):
+            block = (slice(None), slice(None), *index)
+            out_ft[block] = torch.einsum("bi...,io...->bo...", x_ft[block], weight[corner])
+        return torch.fft.irfftn(out_ft, s=spatial, dim=dims, norm="ortho")
+
+
+class FNO(nn.Module):
+    """FNO mapping (batch, in_channels, *spatial) to (batch, out_channels, *spatial)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        n_dims: int,
+        modes: int = 12,
+        width: int = 32,
+        n_layers: int = 4,
+        projection_width: int = 128,
+        padding: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if n_dims not in CONV:
+            raise ValueError(f"FNO supports 1, 2 or 3 spatial dimensions, not {n_dims}")
+        conv = CONV[n_dims]
+        self.n_dims = n_dims
+        self.padding = padding
+        self.lift = conv(in_channels + n_dims, width, 1)
+        self.spectral = nn.ModuleList(
+            SpectralConv(width, width, (modes,) * n_dims) for _ in range(n_layers)
+        )
+        self.pointwise = nn.ModuleList(conv(width, width, 1) for _ in range(n_layers))
+        self.project = nn.Sequential(
+            conv(width, projection_width, 1), nn.GELU(), conv(projection_width, out_channels, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spatial = tuple(x.shape[2:])
+        grid = node_coordinates(spatial, device=x.device, dtype=x.dtype)
+        x = torch.cat([x, grid.expand(x.shape[0], *grid.shape)], dim=1)
+        x = self.lift(x)
+        pads = [math.ceil(self.padding * s) for s in spatial]
+        if any(pads):
+            # F.pad lists (left, right) pairs from the last axis backwards.
+            x = F.pad(x, [p for pad in reversed(pads) for p in (0, pad)])
+        for i, (spectral, pointwise) in enumerate(zip(self.spectral, self.pointwise)):
+            x = spectral(x) + pointwise(x)
+            if i < len(self.spectral) - 1:
+                x = F.gelu(x)
+        if any(pads):
+            x = x[(slice(None), slice(None), *(slice(0, s) for s in spatial))]
+        return self.project(x)

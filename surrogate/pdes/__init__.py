@@ -1,0 +1,16 @@
+"""PDE families: random parameters, sparse systems, stored fields. Selected by `pde.name`."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from surrogate.errors import UserError
+from surrogate.pdes.darcy import Darcy
+
+FAMILIES = {"darcy": Darcy}
+
+
+def build_pde(cfg: DictConfig) -> Darcy:
+    if cfg.name not in FAMILIES:
+        raise UserError(f"pde={cfg.name} is unknown; choose one of: {', '.join(FAMILIES)}")
+    return FAMILIES[cfg.name](cfg)

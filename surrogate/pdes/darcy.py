@@ -1,0 +1,111 @@
+"""2D Darcy flow -div(a grad u) = f on the unit square with u = 0 on the boundary.
+
+Five-point finite differences on the (n x n) interior nodes x_i = i h, h = 1 / (n + 1). The flux
+between two nodes uses the harmonic mean of their coefficients (exact for a piecewise-constant
+coefficient across the face); a node next to the boundary uses its own coefficient for the
+boundary face, so the stored (n x n) coefficient alone determines the solution. The matrix is
+symmetric positive definite.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from omegaconf import DictConfig
+
+from surrogate.errors import UserError
+from surrogate.pdes.base import FieldSpec, Problem
+from surrogate.pdes.random_fields import sample_grf
+
+COEFFICIENTS = ("two_phase", "lognormal")
+GRF_DEFAULTS = {"two_phase": (2.0, 3.0), "lognormal": (2.5, 7.0)}  # (alpha, tau): FNO, SKR
+
+
+def interior_points(n: int) -> np.ndarray:
+    """Coordinates of the n interior nodes of [0, 1]."""
+    return np.arange(1, n + 1) / (n + 1)
+
+
+def harmonic_mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return 2.0 * a * b / (a + b)
+
+
+def assemble_darcy(coefficient: np.ndarray, forcing: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Matrix and right-hand side for nodal coefficients on the full (n+2) x (n+2) grid.
+
+    `coefficient` includes the boundary ring; `forcing` is given on the (n x n) interior nodes.
+    Unknowns are numbered row-major: index = i * n + j for node (x_i, y_j).
+    """
+    n = coefficient.shape[0] - 2
+    h2 = (1.0 / (n + 1)) ** 2
+    center = coefficient[1:-1, 1:-1]
+    west = harmonic_mean(center, coefficient[:-2, 1:-1]) / h2  # face to (i-1, j)
+    east = harmonic_mean(center, coefficient[2:, 1:-1]) / h2  # face to (i+1, j)
+    south = harmonic_mean(center, coefficient[1:-1, :-2]) / h2  # face to (i, j-1)
+    north = harmonic_mean(center, coefficient[1:-1, 2:]) / h2  # face to (i, j+1)
+
+    index = np.arange(n * n).reshape(n, n)
+    rows = [index.ravel()]
+    cols = [index.ravel()]
+    vals = [(west + east + south + north).ravel()]
+    # Off-diagonals couple interior neighbours only; boundary values are zero.
+    for face, di, dj in ((west, -1, 0), (east, 1, 0), (south, 0, -1), (north, 0, 1)):
+        i0, i1 = max(0, -di), n - max(0, di)
+        j0, j1 = max(0, -dj), n - max(0, dj)
+        rows.append(index[i0:i1, j0:j1].ravel())
+        cols.append(index[i0 + di : i1 + di, j0 + dj : j1 + dj].ravel())
+        vals.append(-face[i0:i1, j0:j1].ravel())
+    matrix = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n * n, n * n)
+    )
+    return matrix, forcing.astype(np.float64).ravel()
+
+
+class Darcy:
+    """Random-coefficient Darcy flow: parameters from a seed, systems from parameters."""
+
+    name = "darcy"
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.n = int(cfg.resolution)
+        self.kind = str(cfg.coefficient)
+        if self.kind not in COEFFICIENTS:
+            raise UserError(
+                f"pde.coefficient={self.kind} is unknown; choose one of: {', '.join(COEFFICIENTS)}"
+            )
+        default_alpha, default_tau = GRF_DEFAULTS[self.kind]
+        self.alpha = float(cfg.grf.alpha if cfg.grf.alpha is not None else default_alpha)
+        self.tau = float(cfg.grf.tau if cfg.grf.tau is not None else default_tau)
+        self.modes = int(cfg.grf.modes if cfg.grf.modes is not None else self.n)
+        self.values = tuple(float(v) for v in cfg["values"])
+        self.forcing = float(cfg.forcing)
+        self.points = interior_points(self.n)
+
+    @property
+    def fields(self) -> FieldSpec:
+        return FieldSpec(("coefficient",), ("solution",), (self.n, self.n))
+
+    def grid(self) -> dict[str, np.ndarray]:
+        return {"x": self.points, "y": self.points}
+
+    def sample_coefficient(self, rng: np.random.Generator) -> np.ndarray:
+        field = sample_grf(rng, self.points, self.modes, self.alpha, self.tau)
+        if self.kind == "two_phase":
+            return np.where(field >= 0.0, self.values[0], self.values[1])
+        return np.exp(field)
+
+    def problem(self, rng: np.random.Generator) -> Problem:
+        coefficient = self.sample_coefficient(rng)
+        matrix, rhs = assemble_darcy(
+            np.pad(coefficient, 1, mode="edge"), np.full((self.n, self.n), self.forcing)
+        )
+        return Problem(
+            matrix=matrix,
+            rhs=rhs,
+            inputs=coefficient[None],
+            features=coefficient.ravel(),
+        )
+
+    def solution_fields(self, solution: np.ndarray) -> np.ndarray:
+        """Stored output fields (C_out, n, n) from the solution vector."""
+        return solution.reshape(1, self.n, self.n)

@@ -1,0 +1,1 @@
+"""Training: the LightningModule, losses, loggers and the train stage."""

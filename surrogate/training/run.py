@@ -1,0 +1,98 @@
+"""The train stage: dataset -> normaliser -> Lightning fit -> best/last checkpoints."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint, RichModelSummary, RichProgressBar
+from omegaconf import DictConfig, OmegaConf
+
+from surrogate.checks import check_train
+from surrogate.data.datamodule import FieldDataModule
+from surrogate.data.normalizer import fit_statistics
+from surrogate.data.reader import resolve_dataset_dir
+from surrogate.training.callbacks import EpochLog
+from surrogate.training.loggers import build_logger
+from surrogate.training.module import OperatorModule
+
+log = logging.getLogger("surrogate.train")
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit `cfg.model` on `cfg.data`; returns the checkpoint paths and the best validation error."""
+    check_train(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    dataset_dir = resolve_dataset_dir(str(cfg.data), cfg.paths.data_dir)
+    datamodule = FieldDataModule(
+        dataset_dir,
+        batch_size=int(cfg.loader.batch_size),
+        num_workers=int(cfg.loader.num_workers),
+        val_fraction=float(cfg.val_fraction),
+        seed=int(cfg.seed),
+    )
+    info = datamodule.train_info
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    container = OmegaConf.to_container(cfg, resolve=True)
+    module = OperatorModule(
+        model=container["model"],
+        data={
+            "name": info.name,
+            "dir": str(dataset_dir.resolve()),
+            "pde": info.pde,
+            "input_names": list(info.input_names),
+            "output_names": list(info.output_names),
+            "spatial_shape": list(info.spatial_shape),
+        },
+        optim=container["optim"],
+        scheduler=container["scheduler"],
+        loss=str(cfg.loss),
+    )
+    module.set_statistics(
+        fit_statistics(info.path, "inputs", datamodule.train_indices),
+        fit_statistics(info.path, "outputs", datamodule.train_indices),
+    )
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor="val/rel_l2",
+        mode="min",
+        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    on_terminal = sys.stdout.isatty()
+    callbacks = [checkpoint]
+    callbacks += [RichProgressBar(), RichModelSummary()] if on_terminal else [EpochLog()]
+    trainer = L.Trainer(
+        **container["trainer"],
+        default_root_dir=str(run_dir),
+        logger=build_logger(cfg.logger, run_dir),
+        callbacks=callbacks,
+        enable_progress_bar=on_terminal,
+    )
+    log.info(
+        "training %s on %s: %d train / %d val samples, %d parameters",
+        cfg.model.name, dataset_dir, len(datamodule.train_indices),
+        datamodule.valid_info.n_samples if datamodule.valid_info else len(datamodule.val_indices),
+        sum(p.numel() for p in module.parameters()),
+    )
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    result = {
+        "run_dir": str(run_dir),
+        "best_checkpoint": checkpoint.best_model_path,
+        "last_checkpoint": str(run_dir / "checkpoints" / "last.ckpt"),
+        "best_val_rel_l2": float(checkpoint.best_model_score)
+        if checkpoint.best_model_score is not None
+        else float("nan"),
+        "epochs": trainer.current_epoch,
+        "seconds": time.perf_counter() - start,
+    }
+    if trainer.global_rank == 0:
+        log.info("best val rel_l2 %.4g; last checkpoint %s", result["best_val_rel_l2"], result["last_checkpoint"])
+    return result
