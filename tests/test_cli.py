@@ -1,0 +1,58 @@
+"""The `surrogate` command as a user types it: help, and one clear line for each bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_cli
+
+
+def test_help_lists_the_stages(tmp_path):
+    result = run_cli(["--help"], tmp_path)
+    assert result.returncode == 0
+    for stage in ("generate", "train", "eval"):
+        assert stage in result.stdout
+
+
+def test_no_stage_or_unknown_stage_exits_nonzero(tmp_path):
+    assert run_cli([], tmp_path).returncode == 2
+    result = run_cli(["frobnicate"], tmp_path)
+    assert result.returncode == 2 and "unknown stage 'frobnicate'" in result.stderr
+
+
+def test_stage_help_shows_hydra_help_and_config(tmp_path):
+    result = run_cli(["train", "--help"], tmp_path)
+    assert result.returncode == 0
+    assert "model: fno" in result.stdout and "Powered by Hydra" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["generate", "foo=1"], 1, "Could not override 'foo'"),
+        (["train", "model=nope", "data=x"], 1, "Could not find 'model/nope'"),
+        (["train", "data=nope"], 2, "error: dataset 'nope' not found"),
+        (["generate", "pde.resolution=2"], 2, "error: pde.resolution=2 must be >= 3"),
+        (["generate", "pde.resolution=abc"], 2, "error: pde.resolution='abc' must be an integer"),
+        (["eval", "ckpt=missing.ckpt"], 2, "error: checkpoint missing.ckpt does not exist"),
+        (["eval"], 2, "error: ckpt is required"),
+    ],
+)
+def test_bad_input_gets_one_clear_line_and_no_traceback(tmp_path, args, code, message):
+    result = run_cli(args, tmp_path)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
+
+
+def test_full_error_shows_the_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "surrogate.cli.generate", "pde.resolution=2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0 and "Traceback" in result.stderr

@@ -1,0 +1,60 @@
+"""The split writer: completion only when whole, resumption without loss or repetition."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from surrogate.data.writer import SplitWriter
+from surrogate.pdes.base import FieldSpec
+from surrogate.solvers.base import SolveResult
+
+SPEC = FieldSpec(("a",), ("u",), (4, 4))
+GRID = {"x": np.arange(4.0), "y": np.arange(4.0)}
+
+
+def writer(path, config="cfg-1"):
+    return SplitWriter(path, 6, SPEC, GRID, attrs={"name": "t", "split": "train", "pde": "p", "config": config})
+
+
+def write(w, index):
+    result = SolveResult(np.zeros(16), 3, 4, 0.1, 1e-9, True)
+    w.write(index, np.full((1, 4, 4), index), np.full((1, 4, 4), -index), {}, result)
+
+
+def test_interrupted_split_resumes_the_missing_samples_only(tmp_path):
+    path = tmp_path / "train.h5"
+    first = writer(path)
+    for i in (0, 1, 4):
+        write(first, i)
+    first.close()  # interruption: the partial file stays, the final name does not exist
+    assert not path.exists()
+
+    second = writer(path)
+    assert second.pending() == [2, 3, 5]
+    for i in second.pending():
+        write(second, i)
+    second.finish()
+    with h5py.File(path) as file:
+        assert file.attrs["complete"]
+        np.testing.assert_array_equal(file["inputs"][:, 0, 0, 0], np.arange(6))
+        np.testing.assert_array_equal(file["solver/iterations"][:], 3)
+    assert not path.with_name("train.h5.partial").exists()
+
+
+def test_partial_file_of_another_config_is_started_over(tmp_path):
+    path = tmp_path / "train.h5"
+    first = writer(path, "cfg-1")
+    write(first, 0)
+    first.close()
+    assert writer(path, "cfg-2").pending() == list(range(6))
+
+
+def test_finish_refuses_an_incomplete_split(tmp_path):
+    w = writer(tmp_path / "train.h5")
+    write(w, 0)
+    with pytest.raises(RuntimeError, match="5 samples not written"):
+        w.finish()
+    w.close()
+    assert not (tmp_path / "train.h5").exists()
