@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import run_cli
 
 
@@ -53,6 +52,9 @@ def test_full_error_shows_the_traceback(tmp_path, monkeypatch):
 
     result = subprocess.run(
         [sys.executable, "-m", "surrogate.cli.generate", "pde.resolution=2"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0 and "Traceback" in result.stderr

@@ -16,7 +16,11 @@ from surrogate.errors import UserError
 def test_dataset_layout_and_solver_statistics(tiny_dataset):
     directory = tiny_dataset / "data" / "tiny"
     info = read_split_info(directory, "train")
-    assert (info.n_samples, info.spatial_shape, info.input_names) == (24, (16, 16), ("coefficient",))
+    assert (info.n_samples, info.spatial_shape, info.input_names) == (
+        24,
+        (16, 16),
+        ("coefficient",),
+    )
     with h5py.File(info.path) as file:
         assert file["inputs"].dtype == np.float32 and file["outputs"].shape == (24, 1, 16, 16)
         assert file["grid/x"].shape == (16,)
@@ -29,11 +33,15 @@ def test_dataset_layout_and_solver_statistics(tiny_dataset):
 
 
 def test_train_and_test_samples_differ_and_samples_do_not_depend_on_count(make_cfg, tiny_dataset):
-    small = make_cfg("generate", "pde.resolution=16", "n_train=5", "n_test=0", "name=tiny", "seed=0")
+    small = make_cfg(
+        "generate", "pde.resolution=16", "n_train=5", "n_test=0", "name=tiny", "seed=0"
+    )
     generate(small)
-    with h5py.File(tiny_dataset / "data/tiny/train.h5") as big, h5py.File(
-        f"{small.paths.data_dir}/tiny/train.h5"
-    ) as few, h5py.File(tiny_dataset / "data/tiny/test.h5") as test:
+    with (
+        h5py.File(tiny_dataset / "data/tiny/train.h5") as big,
+        h5py.File(f"{small.paths.data_dir}/tiny/train.h5") as few,
+        h5py.File(tiny_dataset / "data/tiny/test.h5") as test,
+    ):
         np.testing.assert_array_equal(big["outputs"][:5], few["outputs"][:])
         assert not np.array_equal(big["inputs"][0], test["inputs"][0])
 
@@ -51,7 +59,11 @@ def test_rerun_is_up_to_date_and_changed_config_needs_overwrite(make_cfg):
 def test_overwrite_removes_splits_no_longer_asked_for(make_cfg):
     cfg = make_cfg("generate", "pde.resolution=8", "n_train=3", "n_test=2", "name=d")
     generate(cfg)
-    generate(make_cfg("generate", "pde.resolution=8", "n_train=3", "n_test=0", "name=d", "overwrite=true"))
+    generate(
+        make_cfg(
+            "generate", "pde.resolution=8", "n_train=3", "n_test=0", "name=d", "overwrite=true"
+        )
+    )
     directory = f"{cfg.paths.data_dir}/d"
     assert os.path.exists(f"{directory}/train.h5") and not os.path.exists(f"{directory}/test.h5")
 
@@ -80,9 +92,12 @@ def test_all_zero_counts_are_rejected(make_cfg):
 
 
 def test_a_second_generation_into_the_same_dataset_is_refused(tmp_path):
-    with dataset_lock(tmp_path / "d"), pytest.raises(UserError, match="being written by another"):
-        with dataset_lock(tmp_path / "d"):
-            pass
+    with (
+        dataset_lock(tmp_path / "d"),
+        pytest.raises(UserError, match="being written by another"),
+        dataset_lock(tmp_path / "d"),
+    ):
+        pass
     (tmp_path / "d" / ".lock").write_text("999999999")  # a lock left by a killed run
     with dataset_lock(tmp_path / "d"):
         pass

@@ -11,13 +11,27 @@ import re
 from pathlib import Path
 
 import h5py
-
 from conftest import run_cli
+
 from surrogate.data.schema import NONDETERMINISTIC_DATASETS
 
-GENERATE = ["generate", "pde=darcy", "pde.resolution=32", "n_train=64", "n_test=16", "name=darcy32", "seed=0"]
+GENERATE = [
+    "generate",
+    "pde=darcy",
+    "pde.resolution=32",
+    "n_train=64",
+    "n_test=16",
+    "name=darcy32",
+    "seed=0",
+]
 TRAIN = ["train", "data=darcy32", "model=fno", "trainer.max_epochs=5", "seed=0"]
-TIMING_KEYS = {"inference_seconds_per_sample", "solver_seconds_per_sample", "speedup_vs_solver", "dataset", "checkpoint"}
+TIMING_KEYS = {
+    "inference_seconds_per_sample",
+    "solver_seconds_per_sample",
+    "speedup_vs_solver",
+    "dataset",
+    "checkpoint",
+}
 RUN_DIR = re.compile(r"^\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d-\d{6}$")
 
 

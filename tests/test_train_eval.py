@@ -9,8 +9,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY_MODEL, compose_stage
+
 from surrogate.data.reader import FieldDataset
 from surrogate.data.writer import SplitWriter
 from surrogate.errors import UserError
@@ -19,7 +19,13 @@ from surrogate.pdes.base import FieldSpec
 from surrogate.solvers.base import SolveResult
 from surrogate.training.run import train
 
-TRAIN_ARGS = ["data=tiny", "trainer.max_epochs=2", "loader.num_workers=0", "loader.batch_size=8", *TINY_MODEL]
+TRAIN_ARGS = [
+    "data=tiny",
+    "trainer.max_epochs=2",
+    "loader.num_workers=0",
+    "loader.batch_size=8",
+    *TINY_MODEL,
+]
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +73,11 @@ def test_eval_writes_metrics_that_match_a_direct_computation(trained, tiny_datas
 def test_eval_on_another_resolution_runs(trained, tiny_dataset):
     from surrogate.data.generate import generate
 
-    generate(compose_stage("generate", tiny_dataset, ["pde.resolution=24", "n_train=0", "n_test=3", "name=fine"]))
+    generate(
+        compose_stage(
+            "generate", tiny_dataset, ["pde.resolution=24", "n_train=0", "n_test=3", "name=fine"]
+        )
+    )
     cfg = compose_stage("eval", tiny_dataset, [f"ckpt={trained['last_checkpoint']}", "data=fine"])
     metrics = evaluate(cfg)
     assert metrics["resolution"] == [24, 24] and metrics["trained_resolution"] == [16, 16]
@@ -78,10 +88,24 @@ def test_eval_refuses_a_dataset_that_does_not_fit_the_checkpoint(trained, tiny_d
     directory = tiny_dataset / "data" / "two_inputs"
     directory.mkdir()
     spec = FieldSpec(("a", "b"), ("u",), (16, 16))
-    writer = SplitWriter(directory / "test.h5", 1, spec, {}, {"name": "two_inputs", "split": "test", "pde": "x", "config": ""})
-    writer.write(0, np.zeros((2, 16, 16)), np.zeros((1, 16, 16)), {}, SolveResult(np.zeros(1), 0, 0, 0.0, 0.0, True))
+    writer = SplitWriter(
+        directory / "test.h5",
+        1,
+        spec,
+        {},
+        {"name": "two_inputs", "split": "test", "pde": "x", "config": ""},
+    )
+    writer.write(
+        0,
+        np.zeros((2, 16, 16)),
+        np.zeros((1, 16, 16)),
+        {},
+        SolveResult(np.zeros(1), 0, 0, 0.0, 0.0, True),
+    )
     writer.finish()
-    cfg = compose_stage("eval", tiny_dataset, [f"ckpt={trained['last_checkpoint']}", "data=two_inputs"])
+    cfg = compose_stage(
+        "eval", tiny_dataset, [f"ckpt={trained['last_checkpoint']}", "data=two_inputs"]
+    )
     with pytest.raises(UserError, match="does not fit the checkpoint"):
         evaluate(cfg)
 
@@ -104,6 +128,10 @@ def test_train_rejects_a_missing_dataset_and_bad_values(tiny_dataset):
 def test_wandb_logger_runs_offline_without_an_account(tiny_dataset, monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_API_KEY", "")
     monkeypatch.setenv("WANDB_MODE", "offline")
-    cfg = compose_stage("train", tiny_dataset, [*TRAIN_ARGS, "trainer.max_epochs=1", "logger=wandb", f"paths.output_dir={tmp_path}"])
+    cfg = compose_stage(
+        "train",
+        tiny_dataset,
+        [*TRAIN_ARGS, "trainer.max_epochs=1", "logger=wandb", f"paths.output_dir={tmp_path}"],
+    )
     train(cfg)
     assert list((tmp_path / "wandb").glob("offline-run-*"))

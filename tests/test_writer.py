@@ -15,7 +15,9 @@ GRID = {"x": np.arange(4.0), "y": np.arange(4.0)}
 
 
 def writer(path, config="cfg-1"):
-    return SplitWriter(path, 6, SPEC, GRID, attrs={"name": "t", "split": "train", "pde": "p", "config": config})
+    return SplitWriter(
+        path, 6, SPEC, GRID, attrs={"name": "t", "split": "train", "pde": "p", "config": config}
+    )
 
 
 def write(w, index):

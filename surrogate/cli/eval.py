@@ -6,6 +6,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
+from surrogate.checks import check_eval
 from surrogate.cli.app import stage_app
 
 SHOWN = {
@@ -24,6 +25,7 @@ SHOWN = {
 
 @stage_app("eval")
 def main(cfg: DictConfig) -> float:
+    check_eval(cfg)  # before the heavy imports, so bad input fails at once
     from surrogate.evaluation.run import evaluate
 
     metrics = evaluate(cfg)

@@ -6,11 +6,13 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
+from surrogate.checks import check_generate
 from surrogate.cli.app import stage_app
 
 
 @stage_app("generate")
 def main(cfg: DictConfig) -> None:
+    check_generate(cfg)  # before the heavy imports, so bad input fails at once
     from surrogate.data.generate import generate
 
     summaries = generate(cfg)
@@ -26,7 +28,9 @@ def main(cfg: DictConfig) -> None:
             f"{s['solver_seconds_mean']:.4f}",
             str(s["unconverged"]),
         )
-    Console().print(table if summaries else f"dataset {cfg.paths.data_dir}/{cfg.name} is up to date")
+    Console().print(
+        table if summaries else f"dataset {cfg.paths.data_dir}/{cfg.name} is up to date"
+    )
 
 
 if __name__ == "__main__":

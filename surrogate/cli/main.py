@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     stage, rest = args[0], args[1:]
     if stage not in STAGES:
-        print(f"error: unknown stage '{stage}'; choose one of: {', '.join(STAGES)}", file=sys.stderr)
+        print(
+            f"error: unknown stage '{stage}'; choose one of: {', '.join(STAGES)}", file=sys.stderr
+        )
         sys.exit(2)
     command = [sys.executable, "-m", f"surrogate.cli.{stage}", *rest]
     os.execv(sys.executable, command)

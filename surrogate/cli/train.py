@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from surrogate.checks import check_train
 from surrogate.cli.app import stage_app
 
 
 @stage_app("train")
 def main(cfg: DictConfig) -> float:
+    check_train(cfg)  # before the heavy imports, so bad input fails at once
     from surrogate.training.run import train
 
     return train(cfg)["best_val_rel_l2"]

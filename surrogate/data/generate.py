@@ -96,7 +96,9 @@ def generate(cfg: DictConfig) -> dict[str, dict[str, float]]:
 
     with dataset_lock(directory):
         existing = [
-            directory / split_filename(s) for s in SPLITS if (directory / split_filename(s)).exists()
+            directory / split_filename(s)
+            for s in SPLITS
+            if (directory / split_filename(s)).exists()
         ]
         stale = [p for p in existing if _stored_config(p) != config_yaml]
         if stale and not cfg.overwrite:
@@ -139,7 +141,9 @@ def _generate_split(cfg, pde, solver, split: str, n: int, path: Path, config_yam
                     unconverged += 1
                     log.warning(
                         "%s sample %d: residual %.2e above rtol; stored and flagged unconverged",
-                        split, index, result.residual,
+                        split,
+                        index,
+                        result.residual,
                     )
                 writer.write(
                     index, problem.inputs, pde.solution_fields(result.x), problem.params, result
@@ -161,7 +165,12 @@ def _generate_split(cfg, pde, solver, split: str, n: int, path: Path, config_yam
     }
     log.info(
         "%s: %d samples -> %s (%d solved now in %.1f s, %d unconverged)",
-        split, n, path, len(todo), elapsed, unconverged,
+        split,
+        n,
+        path,
+        len(todo),
+        elapsed,
+        unconverged,
     )
     return summary
 
@@ -182,7 +191,11 @@ def _progress(split: str, total: int, done: int) -> Iterator:
                 last = now
                 log.info(
                     "%s %d/%d  %.1f samples/s  mean iters %.1f",
-                    split, done + count, total, count / (now - start), mean_iterations,
+                    split,
+                    done + count,
+                    total,
+                    count / (now - start),
+                    mean_iterations,
                 )
 
         yield advance

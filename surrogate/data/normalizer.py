@@ -37,7 +37,9 @@ class ChannelNormalizer(nn.Module):
         self.std.copy_(torch.as_tensor(std, dtype=self.std.dtype))
 
 
-def fit_statistics(path: Path, key: str, indices: np.ndarray, block: int = 64) -> dict[str, np.ndarray]:
+def fit_statistics(
+    path: Path, key: str, indices: np.ndarray, block: int = 64
+) -> dict[str, np.ndarray]:
     """Per-channel mean and std, and the pointwise mean field, of `key` over `indices`.
 
     Reads `block` samples at a time (float64 sums) so the split never has to fit in memory.

@@ -39,10 +39,20 @@ def resolve_dataset_dir(data: str, data_dir: str | Path) -> Path:
     """A dataset given by name (under `data_dir`) or by directory path."""
     candidates = [Path(data_dir) / data, Path(data)]
     for candidate in candidates:
-        if (candidate / split_filename("train")).is_file() or (candidate / split_filename("test")).is_file():
+        if (candidate / split_filename("train")).is_file() or (
+            candidate / split_filename("test")
+        ).is_file():
             return candidate
-    known = sorted(p.name for p in Path(data_dir).glob("*") if any(p.glob("*.h5"))) if Path(data_dir).is_dir() else []
-    hint = f"known datasets in {data_dir}/: {', '.join(known)}" if known else f"no datasets in {data_dir}/ yet"
+    known = (
+        sorted(p.name for p in Path(data_dir).glob("*") if any(p.glob("*.h5")))
+        if Path(data_dir).is_dir()
+        else []
+    )
+    hint = (
+        f"known datasets in {data_dir}/: {', '.join(known)}"
+        if known
+        else f"no datasets in {data_dir}/ yet"
+    )
     raise UserError(
         f"dataset '{data}' not found ({hint}); create it with `surrogate generate name={data} ...` "
         "or pass paths.data_dir=<dir>"
@@ -74,9 +84,13 @@ def read_split_info(dataset_dir: Path, split: str) -> SplitInfo:
             "generate the dataset again"
         )
     if not attrs.get("complete", False):
-        raise UserError(f"{path} is incomplete; run the same `surrogate generate` command to finish it")
+        raise UserError(
+            f"{path} is incomplete; run the same `surrogate generate` command to finish it"
+        )
     if input_shape[0] != output_shape[0]:
-        raise UserError(f"{path} has different sample counts for inputs and outputs; generate it again")
+        raise UserError(
+            f"{path} has different sample counts for inputs and outputs; generate it again"
+        )
     return SplitInfo(
         path=path,
         name=str(attrs["name"]),

@@ -83,7 +83,9 @@ class SplitWriter:
                 key, shape=(n, *shape), dtype="float32", chunks=(1, *shape), track_times=False
             )
         for axis, coords in grid.items():
-            file.create_dataset(f"grid/{axis}", data=np.asarray(coords, np.float64), track_times=False)
+            file.create_dataset(
+                f"grid/{axis}", data=np.asarray(coords, np.float64), track_times=False
+            )
         for name in spec.param_names:
             file.create_dataset(f"params/{name}", shape=(n,), dtype="float64", track_times=False)
         for name, dtype in SOLVER_STATS.items():

@@ -16,7 +16,13 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
 from surrogate.checks import check_eval
-from surrogate.data.reader import FieldDataset, SplitInfo, read_solver_stats, read_split_info, resolve_dataset_dir
+from surrogate.data.reader import (
+    FieldDataset,
+    SplitInfo,
+    read_solver_stats,
+    read_split_info,
+    resolve_dataset_dir,
+)
 from surrogate.errors import UserError
 from surrogate.evaluation.metrics import PER_SAMPLE
 from surrogate.training.losses import relative_l2
@@ -27,11 +33,15 @@ log = logging.getLogger("surrogate.eval")
 
 def load_checkpoint(path: Path) -> OperatorModule:
     if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist; pass ckpt=<run_dir>/checkpoints/last.ckpt")
+        raise UserError(
+            f"checkpoint {path} does not exist; pass ckpt=<run_dir>/checkpoints/last.ckpt"
+        )
     try:
         module = OperatorModule.load_from_checkpoint(path, map_location="cpu", weights_only=False)
     except Exception as error:  # torch raises many types for a damaged file
-        raise UserError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error})") from error
+        raise UserError(
+            f"checkpoint {path} cannot be read ({type(error).__name__}: {error})"
+        ) from error
     return module.eval()
 
 
@@ -75,7 +85,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     per_sample: dict[str, list[np.ndarray]] = {name: [] for name in PER_SAMPLE}
     per_sample["mean_baseline_rel_l2"] = []
     baseline = module.mean_output.unsqueeze(0)
-    if tuple(baseline.shape[2:]) != info.spatial_shape:  # another resolution: resample the mean field
+    if (
+        tuple(baseline.shape[2:]) != info.spatial_shape
+    ):  # another resolution: resample the mean field
         mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[baseline.dim() - 2]
         baseline = F.interpolate(baseline, size=info.spatial_shape, mode=mode, align_corners=True)
     inference_seconds = 0.0
@@ -110,7 +122,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "n_samples": info.n_samples,
         "inference_seconds_per_sample": inference_per_sample,
         "solver_seconds_per_sample": solver_seconds,
-        "speedup_vs_solver": solver_seconds / inference_per_sample if inference_per_sample > 0 else None,
+        "speedup_vs_solver": solver_seconds / inference_per_sample
+        if inference_per_sample > 0
+        else None,
         "dataset": str(info.path),
         "split": str(cfg.split),
         "resolution": list(info.spatial_shape),

@@ -11,7 +11,9 @@ from surrogate.models.fno import FNO
 MODELS: dict[str, type[nn.Module]] = {"fno": FNO}
 
 
-def build_model(cfg: DictConfig | dict, in_channels: int, out_channels: int, n_dims: int) -> nn.Module:
+def build_model(
+    cfg: DictConfig | dict, in_channels: int, out_channels: int, n_dims: int
+) -> nn.Module:
     """`Model(in_channels, out_channels, n_dims, **hyper_parameters)` for `cfg.name`."""
     params = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     name = params.pop("name")

@@ -30,7 +30,9 @@ def harmonic_mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 2.0 * a * b / (a + b)
 
 
-def assemble_darcy(coefficient: np.ndarray, forcing: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+def assemble_darcy(
+    coefficient: np.ndarray, forcing: np.ndarray
+) -> tuple[sp.csr_matrix, np.ndarray]:
     """Matrix and right-hand side for nodal coefficients on the full (n+2) x (n+2) grid.
 
     `coefficient` includes the boundary ring; `forcing` is given on the (n x n) interior nodes.

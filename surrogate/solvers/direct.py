@@ -19,7 +19,9 @@ class DirectSolver:
     def __init__(self, rtol: float) -> None:
         self.rtol = rtol
 
-    def solve(self, matrix: sp.spmatrix, rhs: np.ndarray, x0: np.ndarray | None = None) -> SolveResult:
+    def solve(
+        self, matrix: sp.spmatrix, rhs: np.ndarray, x0: np.ndarray | None = None
+    ) -> SolveResult:
         start = time.perf_counter()
         x = spla.splu(sp.csc_matrix(matrix), permc_spec="COLAMD").solve(rhs)
         seconds = time.perf_counter() - start

@@ -53,13 +53,22 @@ class OperatorModule(L.LightningModule):
         loss = self.loss_fn(pred, y).mean()
         training = stage == "train"
         self.log(
-            f"{stage}/loss", loss, on_step=training, on_epoch=True, prog_bar=True,
-            batch_size=len(x), sync_dist=not training,
+            f"{stage}/loss",
+            loss,
+            on_step=training,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(x),
+            sync_dist=True,
         )
         if not training:
             self.log(
-                f"{stage}/rel_l2", relative_l2(pred, y).mean(), on_epoch=True, prog_bar=True,
-                batch_size=len(x), sync_dist=True,
+                f"{stage}/rel_l2",
+                relative_l2(pred, y).mean(),
+                on_epoch=True,
+                prog_bar=True,
+                batch_size=len(x),
+                sync_dist=True,
             )
         return loss
 
@@ -72,7 +81,9 @@ class OperatorModule(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         optim = self.hparams.optim
         optimizer_class = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optim["name"]]
-        optimizer = optimizer_class(self.parameters(), lr=optim["lr"], weight_decay=optim["weight_decay"])
+        optimizer = optimizer_class(
+            self.parameters(), lr=optim["lr"], weight_decay=optim["weight_decay"]
+        )
         schedule = self.hparams.scheduler
         if schedule["name"] == "none":
             return {"optimizer": optimizer}
@@ -84,4 +95,7 @@ class OperatorModule(L.LightningModule):
             scheduler = torch.optim.lr_scheduler.StepLR(
                 optimizer, step_size=schedule["step_size"], gamma=schedule["gamma"]
             )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }

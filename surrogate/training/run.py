@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,24 @@ from surrogate.training.module import OperatorModule
 log = logging.getLogger("surrogate.train")
 
 
+def _quiet_lightning() -> None:
+    """Route Lightning's messages through the run's log once, without advertising or noise."""
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(lambda record: "litlogger" not in record.getMessage())
+    warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit `cfg.model` on `cfg.data`; returns the checkpoint paths and the best validation error."""
     check_train(cfg)
+    _quiet_lightning()
     run_dir = Path(cfg.paths.output_dir)
     dataset_dir = resolve_dataset_dir(str(cfg.data), cfg.paths.data_dir)
     datamodule = FieldDataModule(
@@ -77,7 +93,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     log.info(
         "training %s on %s: %d train / %d val samples, %d parameters",
-        cfg.model.name, dataset_dir, len(datamodule.train_indices),
+        cfg.model.name,
+        dataset_dir,
+        len(datamodule.train_indices),
         datamodule.valid_info.n_samples if datamodule.valid_info else len(datamodule.val_indices),
         sum(p.numel() for p in module.parameters()),
     )
@@ -94,5 +112,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "seconds": time.perf_counter() - start,
     }
     if trainer.global_rank == 0:
-        log.info("best val rel_l2 %.4g; last checkpoint %s", result["best_val_rel_l2"], result["last_checkpoint"])
+        log.info(
+            "best val rel_l2 %.4g; last checkpoint %s",
+            result["best_val_rel_l2"],
+            result["last_checkpoint"],
+        )
     return result
