@@ -5,12 +5,13 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from surrogate.errors import UserError
+from surrogate.pdes.base import PDEFamily
 from surrogate.pdes.darcy import Darcy
 
-FAMILIES = {"darcy": Darcy}
+FAMILIES: dict[str, type[PDEFamily]] = {"darcy": Darcy}
 
 
-def build_pde(cfg: DictConfig) -> Darcy:
+def build_pde(cfg: DictConfig) -> PDEFamily:
     if cfg.name not in FAMILIES:
         raise UserError(f"pde={cfg.name} is unknown; choose one of: {', '.join(FAMILIES)}")
     return FAMILIES[cfg.name](cfg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,3 +32,30 @@ class FieldSpec:
     output_names: tuple[str, ...]
     spatial_shape: tuple[int, ...]
     param_names: tuple[str, ...] = ()
+
+
+class PDEFamily(Protocol):
+    """A family of similar linear systems: one random problem per seed, stored as fields.
+
+    `spd` says whether every matrix is symmetric positive definite (CG and AMG-CG apply);
+    `symmetric` whether it is symmetric at all (indefinite Helmholtz is, SKR's stencil is not).
+    """
+
+    name: str
+    spd: bool
+    symmetric: bool
+
+    @property
+    def fields(self) -> FieldSpec: ...
+
+    def grid(self) -> dict[str, np.ndarray]:
+        """Coordinates of the stored grid per axis."""
+        ...
+
+    def problem(self, rng: np.random.Generator) -> Problem:
+        """Sample parameters from `rng` and assemble the system (float64 CSR)."""
+        ...
+
+    def solution_fields(self, solution: np.ndarray) -> np.ndarray:
+        """Stored output fields (C_out, *spatial) from the solution vector."""
+        ...

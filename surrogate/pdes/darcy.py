@@ -67,6 +67,8 @@ class Darcy:
     """Random-coefficient Darcy flow: parameters from a seed, systems from parameters."""
 
     name = "darcy"
+    spd = True
+    symmetric = True
 
     def __init__(self, cfg: DictConfig) -> None:
         self.n = int(cfg.resolution)
