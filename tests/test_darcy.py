@@ -7,7 +7,8 @@ import pytest
 import scipy.sparse.linalg as spla
 from omegaconf import OmegaConf
 
-from surrogate.pdes.darcy import Darcy, assemble_darcy, interior_points
+from surrogate.errors import UserError
+from surrogate.pdes.darcy import Darcy, assemble_darcy, assemble_darcy_skr, interior_points
 from surrogate.pdes.random_fields import sample_grf
 
 PI = np.pi
@@ -71,11 +72,12 @@ def test_constant_coefficient_is_the_five_point_laplacian():
     assert dense[n - 1, n] == 0.0  # end of a grid row does not couple to the next row's start
 
 
-def darcy(kind: str, n: int = 16) -> Darcy:
+def darcy(kind: str, n: int = 16, stencil: str = "harmonic") -> Darcy:
     return Darcy(
         OmegaConf.create(
             {
                 "resolution": n,
+                "stencil": stencil,
                 "coefficient": kind,
                 "values": [12.0, 3.0],
                 "grf": {"alpha": None, "tau": None, "modes": None},
@@ -107,3 +109,55 @@ def test_problem_solution_is_positive_for_positive_forcing():
     assert problem.inputs.shape == (1, 12, 12)
     assert u.min() > 0  # maximum principle
     assert pde.solution_fields(u).shape == (1, 12, 12)
+
+
+def laplacian_of_w(x, y):
+    """Laplacian of w = sin(pi x) sin(2 pi y) exp(x) (the exact_u above), by hand."""
+    s1, c1 = np.sin(PI * x), np.cos(PI * x)
+    s2 = np.sin(2 * PI * y)
+    e = np.exp(x)
+    return (2 * PI * c1 + (1 - PI**2) * s1) * s2 * e - 4 * PI**2 * s1 * s2 * e
+
+
+def solve_skr_manufactured(n: int) -> float:
+    """SKR's stencil discretises -Laplacian(K u) = f: take K u = w, so u = w / K, f = -Lap w."""
+    full = np.linspace(0.0, 1.0, n + 2)
+    xf, yf = np.meshgrid(full, full, indexing="ij")
+    inner = interior_points(n)
+    xi, yi = np.meshgrid(inner, inner, indexing="ij")
+    matrix, rhs = assemble_darcy_skr(coefficient(xf, yf), -laplacian_of_w(xi, yi))
+    u = spla.spsolve(matrix.tocsc(), rhs).reshape(n, n)
+    return float(np.abs(u - exact_u(xi, yi) / coefficient(xi, yi)).max())
+
+
+def test_skr_stencil_converges_at_second_order_for_laplacian_of_k_u():
+    errors = [solve_skr_manufactured(n) for n in (15, 31, 63)]
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert errors[-1] < 2e-3
+    assert np.all(orders > 1.9), orders
+
+
+def test_skr_stencil_entries_and_flags():
+    rng = np.random.default_rng(0)
+    n = 4
+    a = np.exp(rng.standard_normal((n + 2, n + 2)))
+    matrix, _ = assemble_darcy_skr(a, np.ones((n, n)))
+    dense = matrix.toarray() * (1 / (n + 1)) ** 2
+    k = a[1:-1, 1:-1].ravel()
+    np.testing.assert_allclose(np.diag(dense), 4 * k)
+    assert dense[0, 1] == pytest.approx(-k[1]) and dense[1, 0] == pytest.approx(-k[0])
+    assert dense[0, n] == pytest.approx(-k[n]) and dense[n - 1, n] == 0.0
+    assert not np.allclose(dense, dense.T)
+    assert np.linalg.eigvals(dense).real.min() > 0  # similar to K^1/2 L K^1/2
+    pde = darcy("lognormal", 8, stencil="skr")
+    assert (pde.spd, pde.symmetric) == (False, False)
+    assert (darcy("lognormal", 8).spd, darcy("lognormal", 8).symmetric) == (True, True)
+    problem = pde.problem(np.random.default_rng(0))
+    assert not np.allclose(problem.matrix.toarray(), problem.matrix.toarray().T)
+
+
+def test_unknown_stencil_is_a_user_error():
+    with pytest.raises(
+        UserError, match="pde.stencil=fancy is unknown; choose one of: harmonic, skr"
+    ):
+        darcy("lognormal", 8, stencil="fancy")

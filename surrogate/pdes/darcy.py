@@ -5,6 +5,12 @@ between two nodes uses the harmonic mean of their coefficients (exact for a piec
 coefficient across the face); a node next to the boundary uses its own coefficient for the
 boundary face, so the stored (n x n) coefficient alone determines the solution. The matrix is
 symmetric positive definite.
+
+`pde.stencil=skr` uses instead the stencil of the SKR paper's Darcy generator: diagonal 4 K_i / h^2,
+off-diagonal A[i, j] = -K_j / h^2 (the neighbour's coefficient). That matrix is the 5-point
+Laplacian times diag(K), i.e. it discretises -Laplacian(K u) = f (second order), which differs from
+-div(K grad u) = f unless K is constant. It is not symmetric (its eigenvalues are those of the
+SPD matrix K^(1/2) L K^(1/2), so real and positive), hence `symmetric` and `spd` are False for it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from surrogate.pdes.base import FieldSpec, Problem
 from surrogate.pdes.random_fields import sample_grf
 
 COEFFICIENTS = ("two_phase", "lognormal")
+STENCILS = ("harmonic", "skr")
 GRF_DEFAULTS = {"two_phase": (2.0, 3.0), "lognormal": (2.5, 7.0)}  # (alpha, tau): FNO, SKR
 
 
@@ -63,15 +70,33 @@ def assemble_darcy(
     return matrix, forcing.astype(np.float64).ravel()
 
 
+def assemble_darcy_skr(
+    coefficient: np.ndarray, forcing: np.ndarray
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """SKR's stencil: A[i, i] = 4 K_i / h^2, A[i, j] = -K_j / h^2 for interior neighbours j.
+
+    Same arguments and numbering as `assemble_darcy`; only the interior coefficients matter (the
+    boundary values of u, hence of K u, are zero). Non-symmetric for non-constant K.
+    """
+    laplacian, _ = assemble_darcy(np.ones_like(coefficient), forcing)  # 4 / h^2, -1 / h^2
+    matrix = (laplacian @ sp.diags(coefficient[1:-1, 1:-1].ravel())).tocsr()  # column j * K_j
+    return matrix, forcing.astype(np.float64).ravel()
+
+
 class Darcy:
     """Random-coefficient Darcy flow: parameters from a seed, systems from parameters."""
 
     name = "darcy"
-    spd = True
-    symmetric = True
 
     def __init__(self, cfg: DictConfig) -> None:
         self.n = int(cfg.resolution)
+        self.stencil = str(cfg.get("stencil", "harmonic"))
+        if self.stencil not in STENCILS:
+            raise UserError(
+                f"pde.stencil={self.stencil} is unknown; choose one of: {', '.join(STENCILS)}"
+            )
+        # Solvers read these: SKR's stencil is neither symmetric nor (hence) SPD.
+        self.symmetric = self.spd = self.stencil == "harmonic"
         self.kind = str(cfg.coefficient)
         if self.kind not in COEFFICIENTS:
             raise UserError(
@@ -100,7 +125,8 @@ class Darcy:
 
     def problem(self, rng: np.random.Generator) -> Problem:
         coefficient = self.sample_coefficient(rng)
-        matrix, rhs = assemble_darcy(
+        assemble = assemble_darcy if self.stencil == "harmonic" else assemble_darcy_skr
+        matrix, rhs = assemble(
             np.pad(coefficient, 1, mode="edge"), np.full((self.n, self.n), self.forcing)
         )
         return Problem(
