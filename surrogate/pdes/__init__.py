@@ -7,8 +7,9 @@ from omegaconf import DictConfig
 from surrogate.errors import UserError
 from surrogate.pdes.base import PDEFamily
 from surrogate.pdes.darcy import Darcy
+from surrogate.pdes.poisson import Poisson
 
-FAMILIES: dict[str, type[PDEFamily]] = {"darcy": Darcy}
+FAMILIES: dict[str, type[PDEFamily]] = {"darcy": Darcy, "poisson": Poisson}
 
 
 def build_pde(cfg: DictConfig) -> PDEFamily:

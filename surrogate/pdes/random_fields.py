@@ -32,3 +32,87 @@ def sample_grf(
     coefficients = rng.standard_normal((modes, modes)) * grf_spectrum(modes, alpha, tau)
     basis = np.cos(np.pi * np.outer(points, np.arange(modes)))  # (n, modes)
     return basis @ coefficients @ basis.T
+
+
+def sample_grf_3d(
+    rng: np.random.Generator,
+    points: np.ndarray,
+    modes: int,
+    alpha: float,
+    tau: float,
+) -> np.ndarray:
+    """3D analogue of `sample_grf` on points^3: cosine series in x, y, z; shape (n, n, n).
+
+    Spectrum sqrt(2) tau^(alpha - 3/2) (pi^2 |k|^2 + tau^2)^(-alpha/2) (the 2D scaling with the
+    dimension 3 in place of 2), zero mean mode; needs alpha > 3/2 for a field that stays bounded
+    as modes grow. Same coefficients give the same field at every resolution.
+    """
+    k = np.arange(modes)
+    k1, k2, k3 = np.meshgrid(k, k, k, indexing="ij")
+    sigma = tau ** (alpha - 1.5)
+    spectrum = np.sqrt(2.0) * sigma * (np.pi**2 * (k1**2 + k2**2 + k3**2) + tau**2) ** (-alpha / 2)
+    spectrum[0, 0, 0] = 0.0
+    coefficients = rng.standard_normal((modes, modes, modes)) * spectrum
+    basis = np.cos(np.pi * np.outer(points, k))  # (n, modes)
+    return np.einsum("ia,jb,kc,abc->ijk", basis, basis, basis, coefficients, optimize=True)
+
+
+def chebyshev(coefficients: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """sum_k c_k T_k(2 t - 1) for t in [0, 1]: a Chebyshev series on the unit interval."""
+    return np.polynomial.chebyshev.chebval(2.0 * np.asarray(t) - 1.0, coefficients)
+
+
+class SquareBoundary:
+    """Four random boundary functions of the unit square, made to agree at the corners.
+
+    `coefficients` (4, degree + 1) are Chebyshev series of the sides south (y = 0), north (y = 1),
+    west (x = 0), east (x = 1), each in its own coordinate on [0, 1] (x for south/north, y for
+    west/east). The value at each corner is taken as the mean of the two sides meeting there and
+    each side is corrected by the linear function that moves its two ends onto those corner values
+    (so it stays a polynomial of the same degree). `extend` is the transfinite (Coons)
+    interpolation of the four sides: a smooth function on the square equal to them on the boundary.
+    """
+
+    def __init__(self, coefficients: np.ndarray) -> None:
+        self.coefficients = np.asarray(coefficients, np.float64)
+        south, north, west, east = self.coefficients
+        self.corner = {
+            (0, 0): 0.5 * (chebyshev(south, 0.0) + chebyshev(west, 0.0)),
+            (1, 0): 0.5 * (chebyshev(south, 1.0) + chebyshev(east, 0.0)),
+            (0, 1): 0.5 * (chebyshev(north, 0.0) + chebyshev(west, 1.0)),
+            (1, 1): 0.5 * (chebyshev(north, 1.0) + chebyshev(east, 1.0)),
+        }
+
+    def side(self, name: str, t: np.ndarray) -> np.ndarray:
+        """Corrected values of one side at its coordinate t in [0, 1]."""
+        index = ("south", "north", "west", "east").index(name)
+        start, end = {
+            "south": ((0, 0), (1, 0)),
+            "north": ((0, 1), (1, 1)),
+            "west": ((0, 0), (0, 1)),
+            "east": ((1, 0), (1, 1)),
+        }[name]
+        c = self.coefficients[index]
+        t = np.asarray(t, np.float64)
+        return (
+            chebyshev(c, t)
+            + (1.0 - t) * (self.corner[start] - chebyshev(c, 0.0))
+            + t * (self.corner[end] - chebyshev(c, 1.0))
+        )
+
+    def extend(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Coons patch at points (x, y) of the unit square (arrays of one shape)."""
+        c = self.corner
+        bilinear = (
+            (1 - x) * (1 - y) * c[0, 0]
+            + x * (1 - y) * c[1, 0]
+            + (1 - x) * y * c[0, 1]
+            + x * y * c[1, 1]
+        )
+        return (
+            (1 - x) * self.side("west", y)
+            + x * self.side("east", y)
+            + (1 - y) * self.side("south", x)
+            + y * self.side("north", x)
+            - bilinear
+        )

@@ -1,0 +1,92 @@
+"""2D Poisson -Laplacian(u) = f on the unit square with u = g on the boundary (SKR's family).
+
+f is a random tensor Chebyshev series sum_{k,l <= degree} c_kl T_k(2x - 1) T_l(2y - 1) and the
+boundary data are four random 1D Chebyshev series of the same degree, one per side, all with
+coefficients U(-1, 1) (SKR: degree 5). The four sides are made continuous at the corners by
+`SquareBoundary`: each corner takes the mean of the two sides' values there and each side is
+corrected by a linear function (so g is continuous and each side stays a degree-5 polynomial).
+
+Five-point finite differences on the (n x n) interior nodes x_i = i h, h = 1 / (n + 1); the known
+boundary values are moved to the right-hand side, so the matrix is the (SPD) 5-point Laplacian for
+every sample and only the right-hand side varies. Stored inputs on the interior nodes: `forcing`
+(f) and `boundary` (g extended into the square by transfinite (Coons) interpolation of the four
+sides, a smooth field equal to g on the boundary; its values next to the boundary carry g).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from omegaconf import DictConfig
+
+from surrogate.errors import UserError
+from surrogate.pdes.base import FieldSpec, Problem
+from surrogate.pdes.darcy import assemble_darcy, interior_points
+from surrogate.pdes.random_fields import SquareBoundary
+
+
+def assemble_poisson(forcing: np.ndarray, boundary: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """5-point Laplacian on the (n x n) interior nodes and rhs f + (boundary neighbours) / h^2.
+
+    `forcing` is (n, n) on the interior nodes; `boundary` is (n+2, n+2) on the full grid, of which
+    only the boundary ring is read. Unknowns are numbered row-major like `assemble_darcy`.
+    """
+    n = forcing.shape[0]
+    h2 = (1.0 / (n + 1)) ** 2
+    ring = np.array(boundary, np.float64, copy=True)
+    ring[1:-1, 1:-1] = 0.0
+    neighbours = ring[:-2, 1:-1] + ring[2:, 1:-1] + ring[1:-1, :-2] + ring[1:-1, 2:]
+    matrix, _ = assemble_darcy(np.ones((n + 2, n + 2)), forcing)
+    return matrix, (forcing + neighbours / h2).astype(np.float64).ravel()
+
+
+class Poisson:
+    """Random smooth forcing and boundary data; the matrix is the same for every sample."""
+
+    name = "poisson"
+    spd = True
+    symmetric = True
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.n = int(cfg.resolution)
+        self.degree = cfg.degree
+        if isinstance(self.degree, bool) or not isinstance(self.degree, int) or self.degree < 0:
+            raise UserError(f"pde.degree={self.degree!r} must be an integer >= 0 (SKR: 5)")
+        self.forcing_scale = _positive(cfg, "forcing_scale")
+        self.boundary_scale = _positive(cfg, "boundary_scale")
+        self.points = interior_points(self.n)
+        self.full = np.linspace(0.0, 1.0, self.n + 2)
+
+    @property
+    def fields(self) -> FieldSpec:
+        return FieldSpec(("forcing", "boundary"), ("solution",), (self.n, self.n))
+
+    def grid(self) -> dict[str, np.ndarray]:
+        return {"x": self.points, "y": self.points}
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, SquareBoundary]:
+        """Chebyshev coefficients of f ((degree+1)^2) and of the four sides, all U(-1, 1) * scale."""
+        d = self.degree + 1
+        forcing = self.forcing_scale * rng.uniform(-1.0, 1.0, (d, d))
+        sides = self.boundary_scale * rng.uniform(-1.0, 1.0, (4, d))
+        return forcing, SquareBoundary(sides)
+
+    def problem(self, rng: np.random.Generator) -> Problem:
+        coefficients, boundary = self.sample(rng)
+        t = 2.0 * self.points - 1.0
+        forcing = np.polynomial.chebyshev.chebgrid2d(t, t, coefficients)
+        xf, yf = np.meshgrid(self.full, self.full, indexing="ij")
+        g = boundary.extend(xf, yf)  # (n+2, n+2): boundary ring = g, inside = its extension
+        matrix, rhs = assemble_poisson(forcing, g)
+        inputs = np.stack([forcing, g[1:-1, 1:-1]])
+        return Problem(matrix=matrix, rhs=rhs, inputs=inputs, features=inputs.ravel())
+
+    def solution_fields(self, solution: np.ndarray) -> np.ndarray:
+        return solution.reshape(1, self.n, self.n)
+
+
+def _positive(cfg: DictConfig, key: str) -> float:
+    value = cfg[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise UserError(f"pde.{key}={value!r} must be a number > 0")
+    return float(value)
