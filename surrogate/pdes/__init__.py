@@ -7,9 +7,10 @@ from omegaconf import DictConfig
 from surrogate.errors import UserError
 from surrogate.pdes.base import PDEFamily
 from surrogate.pdes.darcy import Darcy
+from surrogate.pdes.helmholtz import Helmholtz
 from surrogate.pdes.poisson import Poisson
 
-FAMILIES: dict[str, type[PDEFamily]] = {"darcy": Darcy, "poisson": Poisson}
+FAMILIES: dict[str, type[PDEFamily]] = {"darcy": Darcy, "poisson": Poisson, "helmholtz": Helmholtz}
 
 
 def build_pde(cfg: DictConfig) -> PDEFamily:

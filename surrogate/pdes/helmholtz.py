@@ -1,0 +1,105 @@
+"""2D Helmholtz -div(a grad u) - k^2 u = f on the unit square with u = 0 on the boundary.
+
+The Darcy discretisation (5-point FD, harmonic-mean faces, see `darcy.py`) minus k^2 on the
+diagonal, with the coefficient a sampled as in Darcy (`lognormal` exp(GRF) by default, or
+`two_phase`) and the wavenumber k ~ U(k_min, k_max) per sample. SKR's Helmholtz used k ~ U(0, 1),
+which leaves the matrix positive definite; the default range here, k in [10, 20], puts several
+(about 6 to 30) eigenvalues of the Darcy operator below k^2 for a ~ 1: the matrix is symmetric
+and indefinite, the hard case for Krylov methods. A sample whose k^2 falls very close to an
+eigenvalue is nearly singular (a resonance); the direct solver still solves it.
+
+Resolution: the wave needs several nodes per wavelength 2 pi / k. With h = 1 / (n + 1), k_max h
+above 0.6 (fewer than about 10 nodes per wavelength) logs a warning, above pi / 2 (fewer than 4)
+is refused. The check uses k alone (local wavenumber k / sqrt(a) is larger where a < 1).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import scipy.sparse as sp
+from omegaconf import DictConfig
+
+from surrogate.errors import UserError
+from surrogate.pdes.base import FieldSpec, Problem
+from surrogate.pdes.darcy import Darcy, assemble_darcy
+
+log = logging.getLogger(__name__)
+
+WARN_KH = 0.6
+MAX_KH = np.pi / 2
+
+
+def assemble_helmholtz(
+    coefficient: np.ndarray, wavenumber: float, forcing: np.ndarray
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """`assemble_darcy` (same arguments and numbering) minus wavenumber^2 on the diagonal."""
+    matrix, rhs = assemble_darcy(coefficient, forcing)
+    shift = sp.identity(matrix.shape[0], format="csr") * wavenumber**2
+    return (matrix - shift).tocsr(), rhs
+
+
+class Helmholtz:
+    """Random coefficient and wavenumber; symmetric, indefinite once k^2 passes an eigenvalue."""
+
+    name = "helmholtz"
+    spd = False
+    symmetric = True
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.darcy = Darcy(cfg)  # coefficient sampling, resolution, forcing (harmonic stencil)
+        self.n = self.darcy.n
+        k = cfg.wavenumber
+        for key in ("min", "max"):
+            value = k[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise UserError(f"pde.wavenumber.{key}={value!r} must be a number >= 0")
+        self.k_min, self.k_max = float(k["min"]), float(k["max"])
+        if self.k_min > self.k_max:
+            raise UserError(
+                f"pde.wavenumber.min={self.k_min} must be <= pde.wavenumber.max={self.k_max}"
+            )
+        kh = self.k_max / (self.n + 1)
+        if kh > MAX_KH:
+            raise UserError(
+                f"pde.wavenumber.max={self.k_max} is not resolved at pde.resolution={self.n} "
+                f"(k h = {kh:.2f} > pi/2, under 4 nodes per wavelength); "
+                f"use pde.resolution >= {int(np.ceil(self.k_max / WARN_KH)) - 1}"
+            )
+        if kh > WARN_KH:
+            log.warning(
+                "helmholtz: k_max h = %.2f > %.1f: under 10 nodes per wavelength at "
+                "pde.resolution=%d; the discrete waves are inaccurate (resolution >= %d resolves)",
+                kh,
+                WARN_KH,
+                self.n,
+                int(np.ceil(self.k_max / WARN_KH)) - 1,
+            )
+        self.channel = bool(cfg.wavenumber_channel)
+
+    @property
+    def fields(self) -> FieldSpec:
+        names = ("coefficient", "wavenumber") if self.channel else ("coefficient",)
+        return FieldSpec(names, ("solution",), (self.n, self.n), ("wavenumber",))
+
+    def grid(self) -> dict[str, np.ndarray]:
+        return self.darcy.grid()
+
+    def problem(self, rng: np.random.Generator) -> Problem:
+        coefficient = self.darcy.sample_coefficient(rng)
+        k = float(rng.uniform(self.k_min, self.k_max))
+        matrix, rhs = assemble_helmholtz(
+            np.pad(coefficient, 1, mode="edge"), k, np.full((self.n, self.n), self.darcy.forcing)
+        )
+        both = np.stack([coefficient, np.full_like(coefficient, k)])
+        return Problem(
+            matrix=matrix,
+            rhs=rhs,
+            inputs=both if self.channel else both[:1],
+            features=both.ravel(),
+            params={"wavenumber": k},
+        )
+
+    def solution_fields(self, solution: np.ndarray) -> np.ndarray:
+        return solution.reshape(1, self.n, self.n)
