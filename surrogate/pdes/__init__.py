@@ -7,10 +7,16 @@ from omegaconf import DictConfig
 from surrogate.errors import UserError
 from surrogate.pdes.base import PDEFamily
 from surrogate.pdes.darcy import Darcy
+from surrogate.pdes.darcy3d import Darcy3D
 from surrogate.pdes.helmholtz import Helmholtz
 from surrogate.pdes.poisson import Poisson
 
-FAMILIES: dict[str, type[PDEFamily]] = {"darcy": Darcy, "poisson": Poisson, "helmholtz": Helmholtz}
+FAMILIES: dict[str, type[PDEFamily]] = {
+    "darcy": Darcy,
+    "poisson": Poisson,
+    "helmholtz": Helmholtz,
+    "darcy3d": Darcy3D,
+}
 
 
 def build_pde(cfg: DictConfig) -> PDEFamily:

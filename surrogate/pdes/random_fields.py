@@ -1,9 +1,13 @@
-"""Gaussian random fields on the unit square, as used by the FNO and SKR data generators.
+"""Random inputs: Gaussian random fields (unit square and cube), Chebyshev boundary data.
+
+Gaussian random fields on the unit square, as used by the FNO and SKR data generators.
 
 The field is a cosine series u(x, y) = sum_k xi_k * lambda_k * cos(pi k1 x) cos(pi k2 y) with
 xi_k ~ N(0, 1) and lambda_k the square root of the eigenvalues of (-Laplacian + tau^2)^(-alpha)
 with Neumann conditions; the mean mode is zero. The series is evaluated at the requested points,
-so the same coefficients give the same field at every resolution.
+so the same coefficients give the same field at every resolution. `sample_grf_3d` is the same in
+3D. `chebyshev` and `SquareBoundary` make SKR-style random boundary data (Chebyshev series per
+side, made continuous at the corners).
 """
 
 from __future__ import annotations

@@ -1,0 +1,114 @@
+"""3D Darcy flow -div(a grad u) = f on the unit cube with u = 0 on the boundary.
+
+The 2D Darcy scheme in three dimensions: 7-point finite differences on the (n x n x n) interior
+nodes x_i = i h, h = 1 / (n + 1), harmonic-mean coefficients on the faces, a node next to the
+boundary using its own coefficient for the boundary face. The coefficient is a 3D Gaussian random
+field (cosine series, `sample_grf_3d`) mapped through exp (`lognormal`, SKR's alpha = 2.5,
+tau = 7 by default) or thresholded (`two_phase`). The matrix is symmetric positive definite.
+Stored fields have shape (C, n, n, n).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from omegaconf import DictConfig
+
+from surrogate.errors import UserError
+from surrogate.pdes.base import FieldSpec, Problem
+from surrogate.pdes.darcy import COEFFICIENTS, GRF_DEFAULTS, harmonic_mean, interior_points
+from surrogate.pdes.random_fields import sample_grf_3d
+
+
+def assemble_diffusion(
+    coefficient: np.ndarray, forcing: np.ndarray
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """-div(a grad u) = f with zero Dirichlet data on the unit cube of any dimension d.
+
+    `coefficient` is on the full (n+2)^d grid (boundary layer included), `forcing` on the n^d
+    interior nodes; unknowns are numbered in C order of the interior index (i, j, k).
+    """
+    d = coefficient.ndim
+    n = coefficient.shape[0] - 2
+    h2 = (1.0 / (n + 1)) ** 2
+    inner = (slice(1, -1),) * d
+    center = coefficient[inner]
+    index = np.arange(n**d).reshape((n,) * d)
+    rows, cols, diagonal = [], [], np.zeros((n,) * d)
+    vals = []
+    for axis in range(d):
+        for step in (-1, 1):
+            shifted = list(inner)
+            shifted[axis] = slice(1 + step, n + 1 + step)
+            face = harmonic_mean(center, coefficient[tuple(shifted)]) / h2
+            diagonal += face
+            # couplings to interior neighbours only: boundary values are zero
+            own = [slice(None)] * d
+            other = [slice(None)] * d
+            own[axis] = slice(max(0, -step), n - max(0, step))
+            other[axis] = slice(max(0, step), n + min(0, step))
+            rows.append(index[tuple(own)].ravel())
+            cols.append(index[tuple(other)].ravel())
+            vals.append(-face[tuple(own)].ravel())
+    rows.append(index.ravel())
+    cols.append(index.ravel())
+    vals.append(diagonal.ravel())
+    matrix = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n**d, n**d)
+    )
+    return matrix, forcing.astype(np.float64).ravel()
+
+
+class Darcy3D:
+    """Random-coefficient Darcy flow in the unit cube."""
+
+    name = "darcy3d"
+    spd = True
+    symmetric = True
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.n = int(cfg.resolution)
+        self.kind = str(cfg.coefficient)
+        if self.kind not in COEFFICIENTS:
+            raise UserError(
+                f"pde.coefficient={self.kind} is unknown; choose one of: {', '.join(COEFFICIENTS)}"
+            )
+        default_alpha, default_tau = GRF_DEFAULTS[self.kind]
+        self.alpha = float(cfg.grf.alpha if cfg.grf.alpha is not None else default_alpha)
+        self.tau = float(cfg.grf.tau if cfg.grf.tau is not None else default_tau)
+        if not self.alpha > 1.5 or not self.tau > 0:
+            raise UserError(
+                f"pde.grf.alpha={self.alpha} and pde.grf.tau={self.tau}: need alpha > 1.5 "
+                "(a bounded field in 3D) and tau > 0"
+            )
+        self.modes = int(cfg.grf.modes if cfg.grf.modes is not None else self.n)
+        if self.modes < 1:
+            raise UserError(f"pde.grf.modes={self.modes} must be >= 1 (or null = resolution)")
+        self.values = tuple(float(v) for v in cfg["values"])
+        self.forcing = float(cfg.forcing)
+        self.points = interior_points(self.n)
+
+    @property
+    def fields(self) -> FieldSpec:
+        return FieldSpec(("coefficient",), ("solution",), (self.n, self.n, self.n))
+
+    def grid(self) -> dict[str, np.ndarray]:
+        return {"x": self.points, "y": self.points, "z": self.points}
+
+    def sample_coefficient(self, rng: np.random.Generator) -> np.ndarray:
+        field = sample_grf_3d(rng, self.points, self.modes, self.alpha, self.tau)
+        if self.kind == "two_phase":
+            return np.where(field >= 0.0, self.values[0], self.values[1])
+        return np.exp(field)
+
+    def problem(self, rng: np.random.Generator) -> Problem:
+        coefficient = self.sample_coefficient(rng)
+        matrix, rhs = assemble_diffusion(
+            np.pad(coefficient, 1, mode="edge"), np.full(coefficient.shape, self.forcing)
+        )
+        return Problem(
+            matrix=matrix, rhs=rhs, inputs=coefficient[None], features=coefficient.ravel()
+        )
+
+    def solution_fields(self, solution: np.ndarray) -> np.ndarray:
+        return solution.reshape(1, self.n, self.n, self.n)
