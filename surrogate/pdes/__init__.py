@@ -8,6 +8,7 @@ from surrogate.errors import UserError
 from surrogate.pdes.base import PDEFamily
 from surrogate.pdes.darcy import Darcy
 from surrogate.pdes.darcy3d import Darcy3D
+from surrogate.pdes.heat import Heat
 from surrogate.pdes.helmholtz import Helmholtz
 from surrogate.pdes.poisson import Poisson
 
@@ -16,6 +17,7 @@ FAMILIES: dict[str, type[PDEFamily]] = {
     "poisson": Poisson,
     "helmholtz": Helmholtz,
     "darcy3d": Darcy3D,
+    "heat": Heat,
 }
 
 
