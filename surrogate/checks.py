@@ -67,6 +67,9 @@ def check_generate(cfg: DictConfig) -> None:
         raise UserError("n_train, n_valid and n_test are all 0; ask for at least one sample")
     require_int(cfg, "pde.resolution", minimum=3)
     require_float(cfg, "solver.rtol", above=0.0, at_most=1.0)
+    require_int(cfg, "workers", minimum=1)
+    require_int(cfg, "blas_threads", minimum=1)
+    require_choice(cfg, "sort.name", ("none", "greedy", "binned"))
 
 
 def check_train(cfg: DictConfig) -> None:

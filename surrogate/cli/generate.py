@@ -16,8 +16,21 @@ def main(cfg: DictConfig) -> None:
     from surrogate.data.generate import generate
 
     summaries = generate(cfg)
-    table = Table(title=f"dataset {cfg.paths.data_dir}/{cfg.name}")
-    for column in ("split", "samples", "solved now", "wall s", "solver s/sample", "unconverged"):
+    table = Table(
+        title=f"dataset {cfg.paths.data_dir}/{cfg.name} ({cfg.solver.name}, sort={cfg.sort.name})"
+    )
+    columns = (
+        "split",
+        "samples",
+        "solved now",
+        "wall s",
+        "sort s",
+        "solver s/sample",
+        "mean iterations",
+        "fallbacks",
+        "unconverged",
+    )
+    for column in columns:
         table.add_column(column, justify="right")
     for split, s in summaries.items():
         table.add_row(
@@ -25,7 +38,10 @@ def main(cfg: DictConfig) -> None:
             str(s["samples"]),
             str(s["solved_now"]),
             f"{s['seconds']:.2f}",
+            f"{s['sort_seconds']:.2f}",
             f"{s['solver_seconds_mean']:.4f}",
+            f"{s['iterations_mean']:.1f}",
+            str(s["fallbacks"]),
             str(s["unconverged"]),
         )
     Console().print(

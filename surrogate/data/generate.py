@@ -15,27 +15,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from surrogate.checks import check_generate
+from surrogate.data.chains import plan_chains, solve_chains, solve_order, timed
 from surrogate.data.schema import SPLITS, split_filename
 from surrogate.data.writer import SplitWriter
 from surrogate.errors import UserError
 from surrogate.pdes import build_pde
-from surrogate.solvers import build_solver
+from surrogate.solvers import check_solver
 
 log = logging.getLogger(__name__)
 
-SPLIT_CODES = {split: code for code, split in enumerate(SPLITS)}
-DATASET_KEYS = ("name", "seed", "n_train", "n_valid", "n_test", "pde", "solver")
+DATASET_KEYS = ("name", "seed", "n_train", "n_valid", "n_test", "pde", "solver", "sort", "workers")
 
 
 def dataset_config(cfg: DictConfig) -> str:
     """The part of the config that defines the dataset's contents, as YAML (no paths or dates)."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     return OmegaConf.to_yaml({key: resolved[key] for key in DATASET_KEYS})
-
-
-def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
-    """Each sample's own random stream: the data never depend on solve order or resumption."""
-    return np.random.default_rng(np.random.SeedSequence([seed, SPLIT_CODES[split], index]))
 
 
 @contextmanager
@@ -89,7 +84,7 @@ def generate(cfg: DictConfig) -> dict[str, dict[str, float]]:
     """Write every requested split of the dataset; returns per-split solver summaries."""
     check_generate(cfg)
     pde = build_pde(cfg.pde)
-    solver = build_solver(cfg.solver)
+    check_solver(cfg, pde)
     directory = Path(cfg.paths.data_dir) / cfg.name
     config_yaml = dataset_config(cfg)
     sizes = {split: int(cfg[f"n_{split}"]) for split in SPLITS}
@@ -117,11 +112,11 @@ def generate(cfg: DictConfig) -> dict[str, dict[str, float]]:
             if path.exists() and path not in stale:
                 log.info("%s is up to date", path)
                 continue
-            summaries[split] = _generate_split(cfg, pde, solver, split, n, path, config_yaml)
+            summaries[split] = _generate_split(cfg, pde, split, n, path, config_yaml)
     return summaries
 
 
-def _generate_split(cfg, pde, solver, split: str, n: int, path: Path, config_yaml: str) -> dict:
+def _generate_split(cfg, pde, split: str, n: int, path: Path, config_yaml: str) -> dict:
     writer = SplitWriter(
         path,
         n,
@@ -130,24 +125,32 @@ def _generate_split(cfg, pde, solver, split: str, n: int, path: Path, config_yam
         attrs={"name": cfg.name, "split": split, "pde": pde.name, "config": config_yaml},
     )
     try:
-        todo = writer.pending()
-        iterations, seconds, unconverged = [], [], 0
+        pending = set(writer.pending())
+        order, sort_seconds = timed(solve_order, cfg, pde, split, n)
+        chains = plan_chains(order, pending, int(cfg.workers))
+        iterations, seconds, unconverged, fallbacks = [], [], 0, 0
         start = time.perf_counter()
-        with _progress(split, n, n - len(todo)) as advance:
-            for index in todo:
-                problem = pde.problem(sample_rng(int(cfg.seed), split, index))
-                result = solver.solve(problem.matrix, problem.rhs)
+        with _progress(split, n, n - len(pending)) as advance:
+            for sample in solve_chains(cfg, split, chains):
+                result = sample.result
+                if result.fallback:
+                    fallbacks += 1
+                    log.warning(
+                        "%s sample %d: %s missed rtol after %d iterations; solved directly instead",
+                        split,
+                        sample.index,
+                        cfg.solver.name,
+                        result.iterations,
+                    )
                 if not result.converged:
                     unconverged += 1
                     log.warning(
                         "%s sample %d: residual %.2e above rtol; stored and flagged unconverged",
                         split,
-                        index,
+                        sample.index,
                         result.residual,
                     )
-                writer.write(
-                    index, problem.inputs, pde.solution_fields(result.x), problem.params, result
-                )
+                writer.write(sample.index, sample.inputs, sample.outputs, sample.params, result)
                 iterations.append(result.iterations)
                 seconds.append(result.seconds)
                 advance(np.mean(iterations))
@@ -157,19 +160,23 @@ def _generate_split(cfg, pde, solver, split: str, n: int, path: Path, config_yam
     elapsed = time.perf_counter() - start
     summary = {
         "samples": n,
-        "solved_now": len(todo),
+        "solved_now": len(pending),
         "seconds": elapsed,
+        "sort_seconds": sort_seconds,
         "solver_seconds_mean": float(np.mean(seconds)) if seconds else 0.0,
         "iterations_mean": float(np.mean(iterations)) if iterations else 0.0,
+        "fallbacks": fallbacks,
         "unconverged": unconverged,
     }
     log.info(
-        "%s: %d samples -> %s (%d solved now in %.1f s, %d unconverged)",
+        "%s: %d samples -> %s (%d solved now in %.1f s after %.2f s sorting; %d fallbacks, %d unconverged)",
         split,
         n,
         path,
-        len(todo),
+        len(pending),
         elapsed,
+        sort_seconds,
+        fallbacks,
         unconverged,
     )
     return summary

@@ -4,7 +4,7 @@ Root attributes: schema_version, name, split, pde, n_samples, spatial_dims, inpu
 output_names, config (the YAML that made it), complete (set last, after all data is flushed).
 Datasets: inputs (N, C_in, *spatial) and outputs (N, C_out, *spatial) float32, chunked per
 sample; grid/<axis> float64 node coordinates; params/<name> (N,) per-sample parameters;
-solver/{iterations, matvecs, seconds, residual, converged} (N,); completed (N,) uint8, the
+solver/{iterations, matvecs, seconds, residual, converged, fallback} (N,); completed (N,) uint8, the
 bitmap that lets an interrupted generation resume.
 """
 
@@ -18,6 +18,7 @@ SOLVER_STATS = {
     "seconds": "float64",
     "residual": "float64",
     "converged": "uint8",
+    "fallback": "uint8",
 }
 # Wall-clock timings differ between two runs of the same command; everything else is reproducible.
 NONDETERMINISTIC_DATASETS = ("solver/seconds",)

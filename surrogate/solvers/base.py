@@ -18,6 +18,7 @@ class SolveResult:
     seconds: float
     residual: float
     converged: bool
+    fallback: bool = False  # the iterative method missed rtol and a direct solve replaced it
 
 
 def relative_residual(matrix: sp.spmatrix, x: np.ndarray, b: np.ndarray) -> float:

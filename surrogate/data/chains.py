@@ -1,0 +1,154 @@
+"""Turning a split's samples into solved fields: order them, cut the order into chains, solve.
+
+Each chain is solved in order by one `ChainSolver`, which carries its recycled subspace,
+preconditioner and previous solution from one system to the next. With `workers > 1` the
+chains run in separate processes and send their samples back to the single writer; a sample is
+always stored under its own index, so the data never depend on the order of solving.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from threadpoolctl import threadpool_limits
+
+from surrogate.errors import UserError
+from surrogate.pdes import build_pde
+from surrogate.pdes.base import PDEFamily
+from surrogate.solvers import build_solver
+from surrogate.solvers.base import SolveResult
+from surrogate.solvers.sorting import (
+    GREEDY_MEMORY_LIMIT,
+    FeatureReducer,
+    binned_order,
+    greedy_order,
+)
+
+SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
+
+
+def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """Each sample's own random stream: the data never depend on solve order or resumption."""
+    return np.random.default_rng(np.random.SeedSequence([seed, SPLIT_CODES[split], index]))
+
+
+@dataclass
+class SolvedSample:
+    index: int
+    inputs: np.ndarray
+    outputs: np.ndarray
+    params: dict[str, float]
+    result: SolveResult
+
+
+def solve_order(cfg: DictConfig, pde: PDEFamily, split: str, n: int) -> np.ndarray:
+    """The order in which to solve samples 0..n-1 of `split`, by `cfg.sort`."""
+    method = str(cfg.sort.name)
+    if method == "none" or n <= 2:
+        return np.arange(n)
+    seed = int(cfg.seed)
+    first = pde.problem(sample_rng(seed, split, 0)).features
+    if method == "greedy":
+        if n * first.size * 4 > GREEDY_MEMORY_LIMIT:
+            raise UserError(
+                f"sort=greedy would hold {n * first.size * 4 / 2**30:.1f} GiB of features for "
+                f"{n} samples; use sort=binned"
+            )
+        features = np.empty((n, first.size), dtype=np.float32)
+        for index in range(n):
+            features[index] = pde.problem(sample_rng(seed, split, index)).features
+        return greedy_order(features)
+    reducer = FeatureReducer(first.size, int(cfg.sort.dims), seed)
+    reduced = np.stack(
+        [reducer(pde.problem(sample_rng(seed, split, i)).features) for i in range(n)]
+    )
+    return binned_order(reduced, int(cfg.sort.bin_size))
+
+
+def plan_chains(order: np.ndarray, pending: set[int], workers: int) -> list[list[int]]:
+    """Contiguous pieces of the order, one per worker, keeping only samples still to solve."""
+    pieces = np.array_split(order, max(1, min(workers, len(order))))
+    chains = [[int(i) for i in piece if int(i) in pending] for piece in pieces]
+    return [chain for chain in chains if chain]
+
+
+def solve_chain(
+    cfg: DictConfig, split: str, chain: list[int], chain_id: int
+) -> Iterator[SolvedSample]:
+    """Solve one chain in order, yielding each sample as it is done."""
+    pde = build_pde(cfg.pde)
+    rng = np.random.default_rng(
+        np.random.SeedSequence([int(cfg.seed), SPLIT_CODES[split], 2**20 + chain_id])
+    )
+    solver = build_solver(cfg.solver, pde, rng, len(chain))
+    with threadpool_limits(limits=int(cfg.blas_threads)):
+        for index in chain:
+            problem = pde.problem(sample_rng(int(cfg.seed), split, index))
+            result = solver.solve(problem.matrix, problem.rhs)
+            outputs = pde.solution_fields(result.x)
+            result.x = np.empty(0)  # the solution travels as `outputs` only
+            yield SolvedSample(index, problem.inputs, outputs, problem.params, result)
+
+
+def solve_chains(cfg: DictConfig, split: str, chains: list[list[int]]) -> Iterator[SolvedSample]:
+    """Solve every chain: in this process for one chain, else one process per chain."""
+    if len(chains) <= 1:
+        for chain in chains:
+            yield from solve_chain(cfg, split, chain, 0)
+        return
+    context = mp.get_context("spawn")
+    results = context.Queue(maxsize=4 * len(chains))
+    container = OmegaConf.to_container(cfg, resolve=True)
+    processes = [
+        context.Process(
+            target=_worker, args=(container, split, chain, chain_id, results), daemon=True
+        )
+        for chain_id, chain in enumerate(chains)
+    ]
+    for process in processes:
+        process.start()
+    running = len(processes)
+    try:
+        while running:
+            try:
+                message = results.get(timeout=1.0)
+            except queue.Empty:
+                dead = [p for p in processes if p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(
+                        f"a solver worker died (exit code {dead[0].exitcode})"
+                    ) from None
+                continue
+            if message is None:
+                running -= 1
+            elif isinstance(message, str):
+                raise RuntimeError(f"a solver worker failed: {message}")
+            else:
+                yield message
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join(timeout=5)
+
+
+def _worker(container: dict, split: str, chain: list[int], chain_id: int, results) -> None:
+    try:
+        for sample in solve_chain(OmegaConf.create(container), split, chain, chain_id):
+            results.put(sample)
+        results.put(None)
+    except Exception as error:  # reported to the parent, which stops the generation
+        results.put(f"{type(error).__name__}: {error}")
+
+
+def timed(function, *args):
+    """(result, seconds) of a call."""
+    start = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - start

@@ -1,0 +1,125 @@
+"""Solving a chain of similar systems in order, reusing what neighbours share.
+
+A `ChainSolver` owns one Krylov method (with its recycled subspace for GCRO-DR and GCROT),
+the preconditioner and when to rebuild it, the warm start from the previous solution, SOR's
+online ω, and the safety net: the true residual is always checked, and a system that misses
+`rtol` is solved again directly and flagged `fallback`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from surrogate.solvers.base import SolveResult, relative_residual
+from surrogate.solvers.cg import cg
+from surrogate.solvers.direct import DirectSolver
+from surrogate.solvers.gcrodr import GCRODR
+from surrogate.solvers.gmres import gmres
+from surrogate.solvers.preconditioners import build_preconditioner
+from surrogate.solvers.relaxation import RelaxationBandit
+
+
+class GCROTRecycler:
+    """scipy's GCROT(m, k) with its recycled vectors carried from one system to the next.
+
+    Only the U vectors are carried (`discard_C=True`): C = A U is recomputed for each new matrix,
+    since a stale C for a new matrix makes GCROT converge badly or fail.
+    """
+
+    def __init__(self, m: int, k: int, rtol: float, maxiter: int) -> None:
+        self.m, self.k, self.rtol, self.maxiter = m, k, rtol, maxiter
+        self.cu: list = []
+
+    def solve(self, matrix, rhs, x0, precondition) -> tuple[np.ndarray, int, int]:
+        counter = {"matvecs": 0}
+
+        def matvec(v: np.ndarray) -> np.ndarray:
+            counter["matvecs"] += 1
+            return matrix @ v
+
+        operator = spla.LinearOperator(matrix.shape, matvec=matvec, dtype=np.float64)
+        inverse = spla.LinearOperator(matrix.shape, matvec=precondition, dtype=np.float64)
+        cycles = max(1, self.maxiter // self.m)
+        x, _ = spla.gcrotmk(
+            operator,
+            rhs,
+            x0=x0,
+            rtol=self.rtol,
+            atol=0.0,
+            maxiter=cycles,
+            M=inverse,
+            m=self.m,
+            k=self.k,
+            CU=self.cu,
+            discard_C=True,
+        )
+        return x, counter["matvecs"], counter["matvecs"]
+
+
+class ChainSolver:
+    """Solves the systems of one chain in order; `solve` returns the checked result."""
+
+    def __init__(self, cfg: Any, spd: bool, rng: np.random.Generator, chain_length: int) -> None:
+        self.method = str(cfg.name)
+        self.rtol = float(cfg.rtol)
+        self.direct = DirectSolver(rtol=self.rtol, symmetric=spd)
+        if self.method == "direct":
+            return
+        self.preconditioner = str(cfg.preconditioner)
+        self.warm_start = bool(cfg.warm_start)
+        self.rebuild_every = int(cfg.reuse_preconditioner) if cfg.reuse_preconditioner else 1
+        self.fallback = bool(cfg.fallback)
+        self.omega = cfg.get("omega", 1.0)
+        self.bandit = (
+            RelaxationBandit(rng, chain_length)
+            if self.omega == "auto" and self.preconditioner in ("sor", "ssor")
+            else None
+        )
+        maxiter = int(cfg.maxiter)
+        if self.method == "gcrodr":
+            self.krylov = GCRODR(int(cfg.m), int(cfg.k), self.rtol, maxiter).solve
+        elif self.method == "gcrotmk":
+            self.krylov = GCROTRecycler(int(cfg.m), int(cfg.k), self.rtol, maxiter).solve
+        elif self.method == "gmres":
+            m = int(cfg.m)
+            self.krylov = lambda a, b, x0, pc: gmres(a, b, x0, pc, m, self.rtol, maxiter)
+        else:
+            self.krylov = lambda a, b, x0, pc: cg(a, b, x0, pc, self.rtol, maxiter)
+        self.previous: np.ndarray | None = None
+        self.solved = 0
+        self._apply = None
+
+    def solve(self, matrix: sp.csr_matrix, rhs: np.ndarray) -> SolveResult:
+        if self.method == "direct":
+            return self.direct.solve(matrix, rhs)
+        start = time.perf_counter()
+        omega = self.bandit.propose() if self.bandit else float(self.omega)
+        if self._apply is None or self.bandit or self.solved % self.rebuild_every == 0:
+            self._apply = build_preconditioner(self.preconditioner, matrix, omega=omega)
+        x0 = self.previous if self.warm_start and self.previous is not None else np.zeros_like(rhs)
+        x, iterations, matvecs = self.krylov(matrix, rhs, x0, self._apply)
+        residual = relative_residual(matrix, x, rhs)
+        matvecs += 1
+        self.solved += 1
+        if self.bandit:
+            self.bandit.observe(iterations)
+        converged = bool(np.isfinite(residual) and residual <= self.rtol)
+        fallback = False
+        if not converged and self.fallback:
+            exact = self.direct.solve(matrix, rhs)
+            x, residual, converged, fallback = exact.x, exact.residual, exact.converged, True
+        self.previous = x
+        return SolveResult(
+            x=x,
+            iterations=iterations,
+            matvecs=matvecs,
+            seconds=time.perf_counter() - start,
+            residual=residual,
+            converged=converged,
+            fallback=fallback,
+        )
