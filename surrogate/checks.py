@@ -68,6 +68,7 @@ def check_generate(cfg: DictConfig) -> None:
     require_int(cfg, "pde.resolution", minimum=3)
     require_float(cfg, "solver.rtol", above=0.0, at_most=1.0)
     require_int(cfg, "workers", minimum=1)
+    require_int(cfg, "segment", minimum=1)
     require_int(cfg, "blas_threads", minimum=1)
     require_choice(cfg, "sort.name", ("none", "greedy", "binned"))
 

@@ -44,7 +44,7 @@ def main(cfg: DictConfig) -> None:
             str(s["fallbacks"]),
             str(s["unconverged"]),
         )
-    Console().print(
+    Console(width=140).print(
         table if summaries else f"dataset {cfg.paths.data_dir}/{cfg.name} is up to date"
     )
 

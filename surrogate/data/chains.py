@@ -71,45 +71,58 @@ def solve_order(cfg: DictConfig, pde: PDEFamily, split: str, n: int) -> np.ndarr
     return binned_order(reduced, int(cfg.sort.bin_size))
 
 
-def plan_chains(order: np.ndarray, pending: set[int], workers: int) -> list[list[int]]:
-    """Contiguous pieces of the order, one per worker, keeping only samples still to solve."""
+def plan_chains(
+    order: np.ndarray, pending: set[int], workers: int, segment: int
+) -> list[list[list[int]]]:
+    """Contiguous pieces of the order, one per worker, each cut into segments.
+
+    A segment is solved from a fresh solver state (no recycled space, no warm start), so any
+    segment can be redone on its own: a resumed generation redoes every segment that still has
+    a pending sample, whole, and produces exactly the file an uninterrupted run would have.
+    """
     pieces = np.array_split(order, max(1, min(workers, len(order))))
-    chains = [[int(i) for i in piece if int(i) in pending] for piece in pieces]
+    chains = []
+    for piece in pieces:
+        segments = [
+            [int(i) for i in piece[start : start + segment]]
+            for start in range(0, len(piece), segment)
+        ]
+        chains.append([seg for seg in segments if any(i in pending for i in seg)])
     return [chain for chain in chains if chain]
 
 
-def solve_chain(
-    cfg: DictConfig, split: str, chain: list[int], chain_id: int
-) -> Iterator[SolvedSample]:
-    """Solve one chain in order, yielding each sample as it is done."""
+def solve_chain(cfg: DictConfig, split: str, segments: list[list[int]]) -> Iterator[SolvedSample]:
+    """Solve one chain, segment by segment, each in order from a fresh solver state."""
     pde = build_pde(cfg.pde)
-    rng = np.random.default_rng(
-        np.random.SeedSequence([int(cfg.seed), SPLIT_CODES[split], 2**20 + chain_id])
-    )
-    solver = build_solver(cfg.solver, pde, rng, len(chain))
+    seed = int(cfg.seed)
     with threadpool_limits(limits=int(cfg.blas_threads)):
-        for index in chain:
-            problem = pde.problem(sample_rng(int(cfg.seed), split, index))
-            result = solver.solve(problem.matrix, problem.rhs)
-            outputs = pde.solution_fields(result.x)
-            result.x = np.empty(0)  # the solution travels as `outputs` only
-            yield SolvedSample(index, problem.inputs, outputs, problem.params, result)
+        for segment in segments:
+            rng = np.random.default_rng(
+                np.random.SeedSequence([seed, SPLIT_CODES[split], 2**31 + segment[0]])
+            )
+            solver = build_solver(cfg.solver, pde, rng, len(segment))
+            for index in segment:
+                problem = pde.problem(sample_rng(seed, split, index))
+                result = solver.solve(problem.matrix, problem.rhs)
+                outputs = pde.solution_fields(result.x)
+                result.x = np.empty(0)  # the solution travels as `outputs` only
+                yield SolvedSample(index, problem.inputs, outputs, problem.params, result)
 
 
-def solve_chains(cfg: DictConfig, split: str, chains: list[list[int]]) -> Iterator[SolvedSample]:
+def solve_chains(
+    cfg: DictConfig, split: str, chains: list[list[list[int]]]
+) -> Iterator[SolvedSample]:
     """Solve every chain: in this process for one chain, else one process per chain."""
     if len(chains) <= 1:
         for chain in chains:
-            yield from solve_chain(cfg, split, chain, 0)
+            yield from solve_chain(cfg, split, chain)
         return
     context = mp.get_context("spawn")
     results = context.Queue(maxsize=4 * len(chains))
     container = OmegaConf.to_container(cfg, resolve=True)
     processes = [
-        context.Process(
-            target=_worker, args=(container, split, chain, chain_id, results), daemon=True
-        )
-        for chain_id, chain in enumerate(chains)
+        context.Process(target=_worker, args=(container, split, chain, results), daemon=True)
+        for chain in chains
     ]
     for process in processes:
         process.start()
@@ -138,9 +151,9 @@ def solve_chains(cfg: DictConfig, split: str, chains: list[list[int]]) -> Iterat
             process.join(timeout=5)
 
 
-def _worker(container: dict, split: str, chain: list[int], chain_id: int, results) -> None:
+def _worker(container: dict, split: str, chain: list[list[int]], results) -> None:
     try:
-        for sample in solve_chain(OmegaConf.create(container), split, chain, chain_id):
+        for sample in solve_chain(OmegaConf.create(container), split, chain):
             results.put(sample)
         results.put(None)
     except Exception as error:  # reported to the parent, which stops the generation

@@ -24,7 +24,18 @@ from surrogate.solvers import check_solver
 
 log = logging.getLogger(__name__)
 
-DATASET_KEYS = ("name", "seed", "n_train", "n_valid", "n_test", "pde", "solver", "sort", "workers")
+DATASET_KEYS = (
+    "name",
+    "seed",
+    "n_train",
+    "n_valid",
+    "n_test",
+    "pde",
+    "solver",
+    "sort",
+    "workers",
+    "segment",
+)
 
 
 def dataset_config(cfg: DictConfig) -> str:
@@ -123,14 +134,16 @@ def _generate_split(cfg, pde, split: str, n: int, path: Path, config_yaml: str) 
         pde.fields,
         pde.grid(),
         attrs={"name": cfg.name, "split": split, "pde": pde.name, "config": config_yaml},
+        flush_seconds=float(cfg.flush_seconds),
     )
     try:
         pending = set(writer.pending())
         order, sort_seconds = timed(solve_order, cfg, pde, split, n)
-        chains = plan_chains(order, pending, int(cfg.workers))
+        chains = plan_chains(order, pending, int(cfg.workers), int(cfg.segment))
         iterations, seconds, unconverged, fallbacks = [], [], 0, 0
         start = time.perf_counter()
-        with _progress(split, n, n - len(pending)) as advance:
+        redo = sum(len(segment) for chain in chains for segment in chain)
+        with _progress(split, n, n - redo) as advance:
             for sample in solve_chains(cfg, split, chains):
                 result = sample.result
                 if result.fallback:
@@ -160,7 +173,7 @@ def _generate_split(cfg, pde, split: str, n: int, path: Path, config_yaml: str) 
     elapsed = time.perf_counter() - start
     summary = {
         "samples": n,
-        "solved_now": len(pending),
+        "solved_now": redo,
         "seconds": elapsed,
         "sort_seconds": sort_seconds,
         "solver_seconds_mean": float(np.mean(seconds)) if seconds else 0.0,
@@ -173,7 +186,7 @@ def _generate_split(cfg, pde, split: str, n: int, path: Path, config_yaml: str) 
         split,
         n,
         path,
-        len(pending),
+        redo,
         elapsed,
         sort_seconds,
         fallbacks,

@@ -1,0 +1,159 @@
+"""Every solver against a direct solve; recycling against GMRES; what chains carry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse.linalg as spla
+from omegaconf import OmegaConf
+
+from surrogate.pdes.darcy import Darcy
+from surrogate.solvers import build_solver
+from surrogate.solvers.chain import ChainSolver
+from surrogate.solvers.gcrodr import GCRODR
+from surrogate.solvers.gmres import gmres
+from surrogate.solvers.preconditioners import build_preconditioner
+from surrogate.solvers.relaxation import RelaxationBandit
+
+
+def darcy(n: int = 24, kind: str = "lognormal") -> Darcy:
+    cfg = {
+        "resolution": n,
+        "coefficient": kind,
+        "values": [12.0, 3.0],
+        "forcing": 1.0,
+        "grf": {"alpha": None, "tau": None, "modes": None},
+        "stencil": "harmonic",
+    }
+    return Darcy(OmegaConf.create(cfg))
+
+
+def systems(count: int, n: int = 24):
+    pde = darcy(n)
+    return [pde.problem(np.random.default_rng(seed)) for seed in range(count)]
+
+
+def solver_cfg(name: str, **overrides):
+    cfg = {
+        "name": name,
+        "rtol": 1e-9,
+        "maxiter": 5000,
+        "preconditioner": "none",
+        "omega": 1.0,
+        "reuse_preconditioner": 0,
+        "warm_start": False,
+        "fallback": False,
+        "m": 30,
+        "k": 10,
+    }
+    cfg.update(overrides)
+    return OmegaConf.create(cfg)
+
+
+CASES = [
+    ("gmres", "none"),
+    ("gmres", "jacobi"),
+    ("gmres", "sor"),
+    ("gmres", "ssor"),
+    ("gmres", "ilu"),
+    ("gmres", "amg"),
+    ("gcrodr", "none"),
+    ("gcrodr", "sor"),
+    ("gcrodr", "ilu"),
+    ("gcrotmk", "jacobi"),
+    ("cg", "none"),
+    ("cg", "ssor"),
+    ("cg", "amg"),
+]
+
+
+@pytest.mark.parametrize(("method", "preconditioner"), CASES)
+def test_chain_of_systems_matches_direct_solves(method, preconditioner):
+    omega = 1.4 if preconditioner in ("sor", "ssor") else 1.0
+    chain = ChainSolver(
+        solver_cfg(method, preconditioner=preconditioner, omega=omega),
+        spd=True,
+        rng=np.random.default_rng(0),
+        chain_length=3,
+    )
+    for problem in systems(3):
+        result = chain.solve(problem.matrix, problem.rhs)
+        exact = spla.spsolve(problem.matrix.tocsc(), problem.rhs)
+        assert result.converged and not result.fallback
+        assert result.residual <= 1e-9
+        np.testing.assert_allclose(result.x, exact, rtol=0, atol=1e-6 * np.abs(exact).max())
+        assert result.iterations > 0 and result.matvecs >= result.iterations
+
+
+def test_gmres_is_restarted_and_reaches_the_tolerance():
+    problem = systems(1)[0]
+    apply = build_preconditioner("none", problem.matrix)
+    x, iterations, _ = gmres(
+        problem.matrix, problem.rhs, np.zeros_like(problem.rhs), apply, 10, 1e-10, 10000
+    )
+    assert iterations > 10  # needed several cycles of 10
+    assert np.linalg.norm(problem.rhs - problem.matrix @ x) <= 1e-10 * np.linalg.norm(problem.rhs)
+
+
+def test_recycling_cuts_iterations_on_a_sequence():
+    sequence = systems(6)
+    apply = build_preconditioner("none", sequence[0].matrix)
+    recycler = GCRODR(m=30, k=10, rtol=1e-8, maxiter=5000)
+    plain, recycled = [], []
+    for problem in sequence:
+        zero = np.zeros_like(problem.rhs)
+        plain.append(gmres(problem.matrix, problem.rhs, zero, apply, 30, 1e-8, 5000)[1])
+        recycled.append(recycler.solve(problem.matrix, problem.rhs, zero, apply)[1])
+    assert sum(recycled[1:]) < 0.6 * sum(plain[1:])
+    assert np.mean(recycled[1:]) < recycled[0]  # the carried space helps the next systems
+
+
+def test_recycled_space_satisfies_its_invariants():
+    sequence = systems(2)
+    recycler = GCRODR(m=30, k=10, rtol=1e-8, maxiter=5000)
+    apply = build_preconditioner("jacobi", sequence[1].matrix)
+    for problem in sequence:
+        recycler.solve(problem.matrix, problem.rhs, np.zeros_like(problem.rhs), apply)
+    u, c = recycler._refit(lambda v: sequence[1].matrix @ apply(v), recycler.recycled)
+    np.testing.assert_allclose(c @ c.T, np.eye(len(c)), atol=1e-10)
+    au = np.stack([sequence[1].matrix @ apply(v) for v in u])
+    np.testing.assert_allclose(au, c, atol=1e-8 * np.abs(c).max())
+
+
+def test_warm_start_from_the_previous_solution_saves_iterations():
+    sequence = systems(4)
+    cold = ChainSolver(solver_cfg("cg", preconditioner="amg"), True, np.random.default_rng(0), 4)
+    warm = ChainSolver(
+        solver_cfg("cg", preconditioner="amg", warm_start=True), True, np.random.default_rng(0), 4
+    )
+    cold_its = [cold.solve(p.matrix, p.rhs).iterations for p in sequence]
+    warm_its = [warm.solve(p.matrix, p.rhs).iterations for p in sequence]
+    assert warm_its[0] == cold_its[0] and sum(warm_its[1:]) < sum(cold_its[1:])
+
+
+def test_a_system_that_misses_rtol_falls_back_to_direct_and_is_flagged():
+    problem = systems(1)[0]
+    chain = ChainSolver(
+        solver_cfg("gmres", maxiter=3, fallback=True), True, np.random.default_rng(0), 1
+    )
+    result = chain.solve(problem.matrix, problem.rhs)
+    assert result.fallback and result.converged and result.residual <= 1e-9
+    no_net = ChainSolver(solver_cfg("gmres", maxiter=3), True, np.random.default_rng(0), 1)
+    assert not no_net.solve(problem.matrix, problem.rhs).converged
+
+
+def test_relaxation_bandit_finds_the_best_omega():
+    bandit = RelaxationBandit(np.random.default_rng(0), horizon=400)
+    for _ in range(400):
+        omega = bandit.propose()
+        bandit.observe(int(100 + 400 * (omega - 1.6) ** 2))  # fewest iterations at 1.6
+    assert abs(bandit.best() - 1.6) <= 0.1
+
+
+def test_auto_picks_a_working_strategy_for_spd_and_indefinite_families():
+    pde = darcy(16)
+    chain = build_solver(
+        OmegaConf.create({"name": "auto", "rtol": 1e-8}), pde, np.random.default_rng(0), 2
+    )
+    problem = systems(1, 16)[0]
+    assert chain.solve(problem.matrix, problem.rhs).converged
