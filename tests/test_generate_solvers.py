@@ -116,3 +116,28 @@ def test_generation_killed_with_sigkill_resumes_to_the_identical_file(tmp_path):
     final_a = tmp_path / "a" / "kill" / "train.h5"
     final_b = tmp_path / "b" / "kill" / "train.h5"
     assert bytes_without_timings(final_a) == bytes_without_timings(final_b)
+
+
+def test_shards_merge_into_the_full_dataset(make_cfg):
+    args = ["pde.resolution=16", "n_train=10", "n_test=0", "solver=gcrodr", "solver.m=20", "solver.k=5", "sort=greedy"]
+    for i in range(3):
+        summary = generate(make_cfg("generate", *args, "name=sharded", f"shard={i}/3"))
+        assert summary["train"]["solved_now"] in (3, 4)
+    directory = Path(make_cfg("generate").paths.data_dir) / "sharded"
+    assert not (directory / "train.h5").exists() and len(list(directory.glob("train.shard-*"))) == 3
+    merged = make_cfg("generate", *args, "name=sharded")
+    assert generate(merged)["train"]["solved_now"] == 0
+    assert sorted(p.name for p in directory.glob("*.h5")) == ["train.h5"]
+    reference = make_cfg("generate", *args[:3], "name=direct")
+    generate(reference)
+    inputs_ref, outputs_ref = outputs(reference, "direct")
+    inputs, merged_outputs = outputs(merged, "sharded")
+    np.testing.assert_array_equal(inputs, inputs_ref)
+    np.testing.assert_allclose(merged_outputs, outputs_ref, atol=1e-6 * np.abs(outputs_ref).max())
+
+
+def test_bad_shard_is_rejected(make_cfg):
+    from surrogate.errors import UserError
+
+    with pytest.raises(UserError, match="shard=3/3 must be i/n"):
+        generate(make_cfg("generate", "n_train=2", "n_test=0", "shard=3/3"))

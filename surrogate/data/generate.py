@@ -45,9 +45,9 @@ def dataset_config(cfg: DictConfig) -> str:
 
 
 @contextmanager
-def dataset_lock(directory: Path) -> Iterator[None]:
+def dataset_lock(directory: Path, name: str = ".lock") -> Iterator[None]:
     """Refuse a second generation into the same dataset while one runs; stale locks are taken."""
-    lock = directory / ".lock"
+    lock = directory / name
     directory.mkdir(parents=True, exist_ok=True)
     for _ in range(2):
         try:
@@ -91,16 +91,36 @@ def _stored_config(path: Path) -> str | None:
         return None
 
 
+def parse_shard(shard: object) -> tuple[int, int] | None:
+    """`shard=i/n` -> (i, n): this run solves the i-th of n contiguous pieces of the order."""
+    if shard is None:
+        return None
+    parts = str(shard).split("/")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts) or not int(parts[0]) < int(parts[1]):
+        raise UserError(f"shard={shard} must be i/n with 0 <= i < n, e.g. shard=0/4")
+    return int(parts[0]), int(parts[1])
+
+
+def shard_path(path: Path, shard: tuple[int, int]) -> Path:
+    return path.with_name(f"{path.stem}.shard-{shard[0]}-of-{shard[1]}.h5")
+
+
 def generate(cfg: DictConfig) -> dict[str, dict[str, float]]:
-    """Write every requested split of the dataset; returns per-split solver summaries."""
+    """Write every requested split of the dataset; returns per-split solver summaries.
+
+    With `shard=i/n` only the i-th piece of each split is solved, into its own shard file; a
+    later run without `shard` merges the finished shards and solves whatever is left.
+    """
     check_generate(cfg)
+    shard = parse_shard(cfg.shard)
     pde = build_pde(cfg.pde)
     check_solver(cfg, pde)
     directory = Path(cfg.paths.data_dir) / cfg.name
     config_yaml = dataset_config(cfg)
     sizes = {split: int(cfg[f"n_{split}"]) for split in SPLITS}
+    lock_name = ".lock" if shard is None else f".lock-shard-{shard[0]}-of-{shard[1]}"
 
-    with dataset_lock(directory):
+    with dataset_lock(directory, lock_name):
         existing = [
             directory / split_filename(s)
             for s in SPLITS
@@ -123,22 +143,33 @@ def generate(cfg: DictConfig) -> dict[str, dict[str, float]]:
             if path.exists() and path not in stale:
                 log.info("%s is up to date", path)
                 continue
-            summaries[split] = _generate_split(cfg, pde, split, n, path, config_yaml)
+            summaries[split] = _generate_split(cfg, pde, split, n, path, config_yaml, shard)
     return summaries
 
 
-def _generate_split(cfg, pde, split: str, n: int, path: Path, config_yaml: str) -> dict:
+def _generate_split(
+    cfg, pde, split: str, n: int, path: Path, config_yaml: str, shard: tuple[int, int] | None
+) -> dict:
+    order, sort_seconds = timed(solve_order, cfg, pde, split, n)
+    subset = None
+    if shard is not None:  # this shard's contiguous piece of the order is its whole chain
+        order = np.array_split(order, shard[1])[shard[0]]
+        subset = {int(i) for i in order}
+    shards = sorted(path.parent.glob(f"{path.stem}.shard-*-of-*.h5"))
     writer = SplitWriter(
-        path,
+        path if shard is None else shard_path(path, shard),
         n,
         pde.fields,
         pde.grid(),
         attrs={"name": cfg.name, "split": split, "pde": pde.name, "config": config_yaml},
         flush_seconds=float(cfg.flush_seconds),
+        subset=subset,
     )
     try:
+        if shard is None:
+            for piece in shards:
+                log.info("merged %d samples from %s", writer.adopt(piece), piece)
         pending = set(writer.pending())
-        order, sort_seconds = timed(solve_order, cfg, pde, split, n)
         chains = plan_chains(order, pending, int(cfg.workers), int(cfg.segment))
         iterations, seconds, unconverged, fallbacks = [], [], 0, 0
         start = time.perf_counter()
@@ -170,6 +201,9 @@ def _generate_split(cfg, pde, split: str, n: int, path: Path, config_yaml: str) 
         writer.finish()
     finally:
         writer.close()
+    if shard is None:
+        for piece in shards:  # every sample of theirs is now in the complete split file
+            piece.unlink()
     elapsed = time.perf_counter() - start
     summary = {
         "samples": n,
@@ -185,7 +219,7 @@ def _generate_split(cfg, pde, split: str, n: int, path: Path, config_yaml: str) 
         "%s: %d samples -> %s (%d solved now in %.1f s after %.2f s sorting; %d fallbacks, %d unconverged)",
         split,
         n,
-        path,
+        writer.path,
         redo,
         elapsed,
         sort_seconds,

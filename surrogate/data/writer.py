@@ -35,8 +35,10 @@ class SplitWriter:
         grid: Mapping[str, np.ndarray],
         attrs: Mapping[str, object],
         flush_seconds: float = 5.0,
+        subset: set[int] | None = None,
     ) -> None:
         self.path = path
+        self.subset = subset  # a shard writes only these sample indices
         self.partial = path.with_name(path.name + ".partial")
         self.n_samples = n_samples
         self.flush_seconds = flush_seconds
@@ -95,7 +97,23 @@ class SplitWriter:
         return file
 
     def pending(self) -> list[int]:
-        return [int(i) for i in np.flatnonzero(self.file["completed"][:] == 0)]
+        missing = [int(i) for i in np.flatnonzero(self.file["completed"][:] == 0)]
+        return missing if self.subset is None else [i for i in missing if i in self.subset]
+
+    def adopt(self, other: Path) -> int:
+        """Copy the samples another file of the same config completed (a finished shard)."""
+        with h5py.File(other, "r") as source:
+            if source.attrs.get("config") != self.file.attrs["config"]:
+                return 0
+            done = np.flatnonzero((source["completed"][:] == 1) & (self.file["completed"][:] == 0))
+            keys = ["inputs", "outputs", *(f"solver/{name}" for name in SOLVER_STATS)]
+            keys += [f"params/{name}" for name in source.get("params", {})]
+            for index in done:
+                for key in keys:
+                    self.file[key][index] = source[key][index]
+                self.file["completed"][index] = 1
+        self.file.flush()
+        return len(done)
 
     def write(
         self,
@@ -119,7 +137,9 @@ class SplitWriter:
 
     def finish(self) -> None:
         """Mark complete and move into place; refuses if any sample is missing."""
-        missing = self.n_samples - int(self.file["completed"][:].sum())
+        completed = self.file["completed"][:]
+        wanted = range(self.n_samples) if self.subset is None else self.subset
+        missing = sum(1 for i in wanted if not completed[i])
         if missing:
             raise RuntimeError(f"{self.partial}: {missing} samples not written")
         self.file.attrs["complete"] = True

@@ -64,6 +64,8 @@ def resolve_auto(cfg: DictConfig, pde: PDEFamily, n_unknowns: int) -> DictConfig
             "m": 40,
             "k": 20,
             "preconditioner": "ilu",
+            "ilu_fill_factor": 10.0,  # a strong ILU: indefinite systems need it
+            "ilu_drop_tol": 1e-4,
             "reuse_preconditioner": 0,
             **common,
         }

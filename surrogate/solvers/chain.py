@@ -75,6 +75,10 @@ class ChainSolver:
         self.rebuild_every = int(cfg.reuse_preconditioner) if cfg.reuse_preconditioner else 1
         self.fallback = bool(cfg.fallback)
         self.omega = cfg.get("omega", 1.0)
+        self.ilu = {
+            "ilu_fill_factor": float(cfg.get("ilu_fill_factor", 1.0)),
+            "ilu_drop_tol": float(cfg.get("ilu_drop_tol", 0.0)),
+        }
         self.bandit = (
             RelaxationBandit(rng, chain_length)
             if self.omega == "auto" and self.preconditioner in ("sor", "ssor")
@@ -100,7 +104,7 @@ class ChainSolver:
         start = time.perf_counter()
         omega = self.bandit.propose() if self.bandit else float(self.omega)
         if self._apply is None or self.bandit or self.solved % self.rebuild_every == 0:
-            self._apply = build_preconditioner(self.preconditioner, matrix, omega=omega)
+            self._apply = build_preconditioner(self.preconditioner, matrix, omega=omega, **self.ilu)
         x0 = self.previous if self.warm_start and self.previous is not None else np.zeros_like(rhs)
         x, iterations, matvecs = self.krylov(matrix, rhs, x0, self._apply)
         residual = relative_residual(matrix, x, rhs)

@@ -1,7 +1,8 @@
 """Preconditioners M ≈ A, applied as z = M^{-1} r.
 
 `sor` is the forward Gauss-Seidel-type sweep M = D/ω + L; `ssor` its symmetric version (usable
-with CG); `ilu` an incomplete LU (SuperLU's ILUTP); `amg` one smoothed-aggregation V-cycle
+with CG); `ilu` an incomplete LU (SuperLU's ILUTP; by default limited to the fill of A with no
+dropping, close to the ILU(0) that PETSc and SKR use); `amg` one smoothed-aggregation V-cycle
 (pyamg). Triangular sweeps are done by SuperLU on the triangular factor with natural ordering,
 about 8x faster than `scipy.sparse.linalg.spsolve_triangular`.
 """
@@ -40,8 +41,8 @@ def build_preconditioner(
     name: str,
     matrix: sp.csr_matrix,
     omega: float = 1.0,
-    ilu_drop_tol: float = 1e-4,
-    ilu_fill_factor: float = 10.0,
+    ilu_drop_tol: float = 0.0,
+    ilu_fill_factor: float = 1.0,
 ) -> Apply:
     """The function r -> M^{-1} r for the preconditioner `name` of `matrix`."""
     if name == "none":
