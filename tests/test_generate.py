@@ -80,7 +80,10 @@ def test_overwrite_removes_splits_no_longer_asked_for(make_cfg):
         ("pde.coefficient=smooth", "pde.coefficient=smooth is unknown"),
         ("solver=gcrodr solver.k=40", "solver.k=40 must be smaller than solver.m=40"),
         ("pde=helmholtz solver=cg", "solver=cg needs symmetric positive definite systems"),
-        ("solver=cg solver.preconditioner=ilu", "solver.preconditioner=ilu cannot be used with solver=cg"),
+        (
+            "solver=cg solver.preconditioner=ilu",
+            "solver.preconditioner=ilu cannot be used with solver=cg",
+        ),
         ("solver=gmres solver.preconditioner=sor solver.omega=2.5", "must lie in (0, 2)"),
         ("solver=gmres solver.rtol=-1", "solver.rtol=-1 must be > 0"),
         ("workers=0", "workers=0 must be >= 1"),

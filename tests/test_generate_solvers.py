@@ -119,7 +119,15 @@ def test_generation_killed_with_sigkill_resumes_to_the_identical_file(tmp_path):
 
 
 def test_shards_merge_into_the_full_dataset(make_cfg):
-    args = ["pde.resolution=16", "n_train=10", "n_test=0", "solver=gcrodr", "solver.m=20", "solver.k=5", "sort=greedy"]
+    args = [
+        "pde.resolution=16",
+        "n_train=10",
+        "n_test=0",
+        "solver=gcrodr",
+        "solver.m=20",
+        "solver.k=5",
+        "sort=greedy",
+    ]
     for i in range(3):
         summary = generate(make_cfg("generate", *args, "name=sharded", f"shard={i}/3"))
         assert summary["train"]["solved_now"] in (3, 4)

@@ -72,7 +72,9 @@ def arnoldi_cycle(
         coefficients = previous @ w
         w -= coefficients @ previous
         norm = float(np.linalg.norm(w))
-        if norm < REORTHOGONALIZE * norm_before:  # cancellation: a second pass restores orthogonality
+        if (
+            norm < REORTHOGONALIZE * norm_before
+        ):  # cancellation: a second pass restores orthogonality
             correction = previous @ w
             w -= correction @ previous
             coefficients += correction
