@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 # that already has torch with `pip install -e .`.
 TORCH ?= torch==2.13.0
 DATASET ?= darcy_demo
+# PARDISO (MKL) only where MKL wheels exist.
+EXTRAS ?= $(if $(filter x86_64,$(shell uname -m)),dev$(comma)pardiso,dev)
+comma := ,
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
 .PHONY: help install run test test-full lint clean
@@ -21,7 +24,7 @@ install: $(VENV)/.installed  ## create the virtualenv with the package and dev t
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH)"
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[$(EXTRAS)]"
 	touch $@
 
 run: install  ## small default pipeline: generate -> train -> eval, prints the test error

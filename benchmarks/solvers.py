@@ -25,6 +25,7 @@ from surrogate.cli.app import config_dir
 from surrogate.data.chains import sample_rng
 from surrogate.pdes import build_pde
 from surrogate.solvers import build_solver
+from surrogate.solvers.direct import pardiso_available
 from surrogate.solvers.sorting import greedy_order
 
 # Families as SKR ran them (sizes near theirs where a 2-core machine allows).
@@ -164,20 +165,43 @@ def fastest_table(family: str, resolution: int, n_systems: int, rtol: float) -> 
     order = greedy_order(np.stack([p.features for p in problems]).astype(np.float32))
     index_order = np.arange(n_systems)
     strategies = {
-        "direct (SuperLU, fresh per system)": ({"name": "direct", "rtol": rtol}, index_order),
+        "direct (SuperLU, fresh per system)": (
+            {"name": "direct", "rtol": rtol, "backend": "superlu"},
+            index_order,
+        ),
         "AMG-CG (fresh hierarchy, zero guess)": (krylov("cg", rtol, "amg"), index_order),
         "AMG-GMRES(40) (fresh hierarchy, zero guess)": (
             krylov("gmres", rtol, "amg", m=40),
             index_order,
         ),
-        "ILU-GCRO-DR(40,20) + sort + warm start": (
-            krylov("gcrodr", rtol, "ilu", m=40, k=20, warm_start=True),
+        "AMG-CG + sort + warm start": (krylov("cg", rtol, "amg", warm_start=True), order),
+        "ILU(fill 10)-GCRO-DR(40,20) + sort + warm start": (
+            krylov(
+                "gcrodr",
+                rtol,
+                "ilu",
+                m=40,
+                k=20,
+                warm_start=True,
+                ilu_fill_factor=10.0,
+                ilu_drop_tol=1e-4,
+            ),
             order,
         ),
         "auto (sorted)": ({"name": "auto", "rtol": rtol}, order),
     }
+    if pardiso_available():
+        strategies["direct (PARDISO, fresh analysis per system)"] = (
+            {"name": "direct", "rtol": rtol, "backend": "pardiso", "reuse_analysis": False},
+            index_order,
+        )
+        strategies["direct (PARDISO, analysis reused along the chain)"] = (
+            {"name": "direct", "rtol": rtol, "backend": "pardiso"},
+            order,
+        )
     if not pde.spd:
-        strategies.pop("AMG-CG (fresh hierarchy, zero guess)")
+        for label in [name for name in strategies if "CG (" in name or name.startswith("AMG-CG")]:
+            strategies.pop(label)
     print(
         f"\n### {family} {resolution}^{len(pde.fields.spatial_shape)} ({problems[0].rhs.size} unknowns), "
         f"{n_systems} systems, rtol {rtol:g}\n"

@@ -50,7 +50,9 @@ def test_iterative_generation_matches_the_direct_one(make_cfg, solver):
     )
     stats = read_solver_stats(Path(cfg.paths.data_dir) / "iterative" / "train.h5")
     assert stats["converged"].all() and not stats["fallback"].any()
-    assert (stats["iterations"] > 0).all() and (stats["residual"] <= 1e-10).all()
+    assert (stats["residual"] <= 1e-10).all()
+    if "solver=auto" not in solver:  # auto may choose a direct solve
+        assert (stats["iterations"] > 0).all()
 
 
 def test_helmholtz_with_recycling_solves_indefinite_systems(make_cfg):

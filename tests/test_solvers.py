@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import scipy.sparse as sp
 
+from surrogate.errors import UserError
 from surrogate.pdes.darcy import assemble_darcy
-from surrogate.solvers.direct import DirectSolver
+from surrogate.solvers.direct import DirectSolver, pardiso_available
 
 
 def system(n: int = 12, seed: int = 0):
@@ -25,3 +28,27 @@ def test_direct_matches_dense_solve_and_reports_true_residual():
 def test_residual_above_rtol_is_flagged_not_converged():
     matrix, rhs = system()
     assert not DirectSolver(rtol=1e-30).solve(matrix, rhs).converged
+
+
+@pytest.mark.skipif(not pardiso_available(), reason="pypardiso (MKL) is not installed")
+@pytest.mark.parametrize("spd", [True, False])
+def test_pardiso_reuses_the_analysis_and_matches_superlu(spd):
+    solver = DirectSolver(rtol=1e-10, symmetric=spd, backend="pardiso")
+    for n, seed in ((12, 0), (12, 1), (9, 2)):  # the last changes the pattern: a new analysis
+        matrix, rhs = system(n, seed)
+        if not spd:
+            matrix = (matrix + 0.3 * sp.diags(np.ones(n * n - 1), 1)).tocsr()
+        result = solver.solve(matrix, rhs)
+        assert result.converged
+        np.testing.assert_allclose(
+            result.x, DirectSolver(rtol=1e-10, symmetric=spd).solve(matrix, rhs).x, rtol=1e-9
+        )
+
+
+def test_unknown_backend_choice_is_an_error_when_pardiso_is_missing(monkeypatch):
+    import surrogate.solvers.direct as direct
+
+    monkeypatch.setattr(direct, "pardiso_available", lambda: False)
+    with pytest.raises(UserError, match="needs pypardiso"):
+        DirectSolver(rtol=1e-8, backend="pardiso")
+    assert DirectSolver(rtol=1e-8, backend="auto").backend == "superlu"

@@ -67,7 +67,12 @@ class ChainSolver:
     def __init__(self, cfg: Any, spd: bool, rng: np.random.Generator, chain_length: int) -> None:
         self.method = str(cfg.name)
         self.rtol = float(cfg.rtol)
-        self.direct = DirectSolver(rtol=self.rtol, symmetric=spd)
+        self.direct = DirectSolver(
+            rtol=self.rtol,
+            symmetric=spd,
+            backend=str(cfg.get("backend", "superlu")),
+            reuse_analysis=bool(cfg.get("reuse_analysis", True)),
+        )
         if self.method == "direct":
             return
         self.preconditioner = str(cfg.preconditioner)
