@@ -58,17 +58,19 @@ def check_solver(cfg: DictConfig, pde: PDEFamily) -> None:
             )
 
 
-def resolve_auto(cfg: DictConfig, pde: PDEFamily, n_unknowns: int) -> DictConfig:
+def resolve_auto(cfg: DictConfig, pde: PDEFamily) -> DictConfig:
     """The concrete solver `solver=auto` stands for (the rule and its figures: docs/solvers.md).
 
-    PARDISO with the symbolic analysis reused along the chain where pypardiso is installed;
-    otherwise AMG-preconditioned CG warm-started from the sorted neighbour for SPD families and
-    a fresh SuperLU factorisation for the others (indefinite Helmholtz defeats AMG).
+    3D SPD families: AMG-preconditioned CG warm-started from the sorted neighbour (direct
+    factorisations fill in badly in 3D). Otherwise PARDISO with the symbolic analysis reused
+    along the chain where pypardiso is installed, else AMG-CG with warm start for SPD families
+    and a fresh SuperLU factorisation for the others (indefinite Helmholtz defeats AMG).
     """
     from omegaconf import OmegaConf
 
     rtol = float(cfg.rtol)
-    if pardiso_available():
+    three_d = len(pde.fields.spatial_shape) >= 3
+    if pardiso_available() and not (three_d and pde.spd):
         return OmegaConf.create(
             {"name": "direct", "rtol": rtol, "backend": "pardiso", "reuse_analysis": True}
         )
@@ -91,8 +93,7 @@ def resolve_auto(cfg: DictConfig, pde: PDEFamily, n_unknowns: int) -> DictConfig
 def build_solver(
     cfg: DictConfig, pde: PDEFamily, rng: np.random.Generator, chain_length: int
 ) -> ChainSolver:
-    n_unknowns = int(np.prod(pde.fields.spatial_shape))
-    concrete = resolve_auto(cfg, pde, n_unknowns) if cfg.name == "auto" else cfg
+    concrete = resolve_auto(cfg, pde) if cfg.name == "auto" else cfg
     return ChainSolver(concrete, spd=pde.spd, rng=rng, chain_length=chain_length)
 
 
