@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-GREEDY_MEMORY_LIMIT = 4 * 2**30  # bytes of float32 features that `greedy` may hold
+GREEDY_MEMORY_LIMIT = 2**30  # bytes of float32 features `greedy` may hold; beyond, use `binned`
 
 
 def greedy_order(features: np.ndarray, start: int = 0) -> np.ndarray:
