@@ -14,6 +14,8 @@ from surrogate.models import MODELS, build_model
 from surrogate.models.deeponet import sample_at
 from surrogate.models.fno import FNO
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = {
     "fno": {"name": "fno", "modes": 3, "width": 8, "n_layers": 2, "projection_width": 8},
     "tfno": {
@@ -40,15 +42,6 @@ TINY = {
 }
 # Sizes per dimension; odd and non-power-of-two ones where the model must pad, crop or interpolate.
 SIZES = {1: (16, 21), 2: (16, 11), 3: (8,)}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread than on two cores shared with other work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make(key: str, n_dims: int = 2, in_channels: int = 1, out_channels: int = 1):
