@@ -122,8 +122,6 @@ def write_dataset(
     source: Source, directory: Path, name: str, n_test: int, config: str
 ) -> dict[str, int]:
     """Write train.h5 (the first samples) and test.h5 (the last `n_test`); returns the counts."""
-    if not 0 <= n_test <= source.n_samples:
-        raise UserError(f"n_test={n_test} must be between 0 and {source.n_samples}")
     directory.mkdir(parents=True, exist_ok=True)
     n_train = source.n_samples - n_test
     sizes = {}
@@ -166,29 +164,31 @@ def import_dataset(
     if not path.is_file():
         raise UserError(f"{path} does not exist")
     directory = data_dir / name
-    if directory.exists() and any(directory.iterdir()):
-        if not overwrite:
-            raise UserError(
-                f"dataset {directory} exists; choose another name= or pass overwrite=true"
-            )
-        shutil.rmtree(directory)
+    if directory.exists() and any(directory.iterdir()) and not overwrite:
+        raise UserError(f"dataset {directory} exists; choose another name= or pass overwrite=true")
     config = f"imported_from: {path.resolve()}\nformat: {kind}\n" + "".join(
         f"{key}: {value}\n" for key, value in sorted({"n_test": n_test, **options}.items())
     )
-    if kind == "pdebench":
-        try:
-            file = h5py.File(path, "r")
-        except OSError as error:
-            raise UserError(f"{path} is not a readable HDF5 file ({error})") from error
-        with file:
-            source = open_pdebench(path, file)
-            return write_dataset(source, directory, name, _n_test(n_test, source), config)
-    source = open_neuraloperator(path, **options)
-    return write_dataset(source, directory, name, _n_test(n_test, source), config)
+    if kind == "neuraloperator":
+        return _convert(open_neuraloperator(path, **options), directory, name, n_test, config)
+    try:
+        file = h5py.File(path, "r")
+    except OSError as error:
+        raise UserError(f"{path} is not a readable HDF5 file ({error})") from error
+    with file:
+        return _convert(open_pdebench(path, file), directory, name, n_test, config)
 
 
-def _n_test(n_test: int | None, source: Source) -> int:
-    return source.n_samples // 10 if n_test is None else n_test
+def _convert(
+    source: Source, directory: Path, name: str, n_test: int | None, config: str
+) -> dict[str, int]:
+    """Replace `directory` (only once the source has been read and checked) by the import."""
+    n_test = source.n_samples // 10 if n_test is None else n_test
+    if not 0 <= n_test <= source.n_samples:
+        raise UserError(f"n_test={n_test} must be between 0 and {source.n_samples}")
+    if directory.exists():
+        shutil.rmtree(directory)
+    return write_dataset(source, directory, name, n_test, config)
 
 
 def main(argv: list[str]) -> None:
