@@ -28,10 +28,11 @@ class GalerkinAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, n, width = x.shape
-        q, k, v = self.qkv(x).view(batch, n, 3, self.n_heads, self.head_dim).unbind(2)
+        # (3, batch, heads, n, head_dim): batched matrix products per head.
+        q, k, v = self.qkv(x).view(batch, n, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         k, v = self.norm_k(k), self.norm_v(v)
-        context = torch.einsum("bnhd,bnhe->bhde", k, v) / n
-        return self.out(torch.einsum("bnhd,bhde->bnhe", q, context).reshape(batch, n, width))
+        context = k.transpose(-2, -1) @ v / n
+        return self.out((q @ context).transpose(1, 2).reshape(batch, n, width))
 
 
 class GalerkinLayer(nn.Module):
