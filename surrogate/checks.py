@@ -74,6 +74,8 @@ def check_generate(cfg: DictConfig) -> None:
 
 
 def check_train(cfg: DictConfig) -> None:
+    import os
+
     _value(cfg, "data")
     require_int(cfg, "seed", minimum=0)
     require_int(cfg, "trainer.max_epochs", minimum=1)
@@ -83,8 +85,24 @@ def check_train(cfg: DictConfig) -> None:
     require_float(cfg, "optim.lr", above=0.0)
     require_float(cfg, "optim.weight_decay", minimum=0.0)
     require_choice(cfg, "optim.name", ("adam", "adamw"))
-    require_choice(cfg, "scheduler.name", ("none", "cosine", "step"))
-    require_choice(cfg, "loss", ("rel_l2", "mse"))
+    require_choice(cfg, "scheduler.name", ("none", "cosine", "step", "onecycle"))
+    require_choice(cfg, "loss", ("rel_l2", "h1", "mse"))
+    precisions = ("32-true", "32", "bf16-mixed", "16-mixed")  # the last two: CUDA only
+    precision = str(_value(cfg, "trainer.precision"))
+    if precision not in precisions:
+        raise UserError(
+            f"trainer.precision={precision!r} is unknown; choose one of: {', '.join(precisions)}"
+        )
+    if not isinstance(OmegaConf.select(cfg, "compile"), bool):
+        raise UserError(f"compile={OmegaConf.select(cfg, 'compile')!r} must be true or false")
+    if OmegaConf.select(cfg, "early_stopping.patience") is not None:
+        require_int(cfg, "early_stopping.patience", minimum=1)
+        require_float(cfg, "early_stopping.min_delta", minimum=0.0)
+    ckpt_path = OmegaConf.select(cfg, "ckpt_path")
+    if ckpt_path is not None and not os.path.isfile(str(ckpt_path)):
+        raise UserError(
+            f"ckpt_path={ckpt_path} does not exist; pass a <run_dir>/checkpoints/last.ckpt"
+        )
 
 
 def check_eval(cfg: DictConfig) -> None:

@@ -64,3 +64,14 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.Comp
         text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models train faster on one thread than on two cores shared with other work."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -22,7 +22,8 @@ def test_no_stage_or_unknown_stage_exits_nonzero(tmp_path):
 def test_stage_help_shows_hydra_help_and_config(tmp_path):
     result = run_cli(["train", "--help"], tmp_path)
     assert result.returncode == 0
-    assert "model: fno" in result.stdout and "Powered by Hydra" in result.stdout
+    assert "model: deeponet, fno, galerkin, mgno, unet" in result.stdout
+    assert "Powered by Hydra" in result.stdout
 
 
 @pytest.mark.parametrize(

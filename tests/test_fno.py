@@ -7,6 +7,8 @@ import torch
 
 from surrogate.models.fno import FNO, SpectralConv
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.mark.parametrize("n_dims", [1, 2, 3])
 def test_output_shape_in_each_dimension(n_dims):

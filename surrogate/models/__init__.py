@@ -6,9 +6,19 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from surrogate.errors import UserError
+from surrogate.models.deeponet import DeepONet
 from surrogate.models.fno import FNO
+from surrogate.models.galerkin import GalerkinTransformer
+from surrogate.models.mgno import MgNO
+from surrogate.models.unet import UNet
 
-MODELS: dict[str, type[nn.Module]] = {"fno": FNO}
+MODELS: dict[str, type[nn.Module]] = {
+    "fno": FNO,
+    "mgno": MgNO,
+    "unet": UNet,
+    "deeponet": DeepONet,
+    "galerkin": GalerkinTransformer,
+}
 
 
 def build_model(
@@ -21,5 +31,5 @@ def build_model(
         raise UserError(f"model={name} is unknown; choose one of: {', '.join(MODELS)}")
     try:
         return MODELS[name](in_channels, out_channels, n_dims, **params)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:  # unknown or out-of-range hyper-parameter
         raise UserError(f"model={name}: {error}") from error

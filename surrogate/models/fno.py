@@ -3,6 +3,11 @@
 Each layer is GELU(K u + W u) with K a convolution truncated to the lowest `modes` Fourier modes
 per dimension and W a pointwise linear map. Grid coordinates are appended to the input; the input
 is zero-padded on the far side of each axis for non-periodic problems.
+
+`factorization="cp"` stores each layer's spectral weights as a rank-`rank` CP (canonical
+polyadic) decomposition over (corner, input channel, output channel, mode per axis), the
+TFNO of Kossaifi et al.: far fewer parameters; the weights exist only transiently, rebuilt
+from the factors in each forward pass.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from torch import nn
 from surrogate.models.grid import node_coordinates
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+FACTORIZATIONS = (None, "cp")
 
 
 class SpectralConv(nn.Module):
@@ -30,11 +36,14 @@ class SpectralConv(nn.Module):
         super().__init__()
         self.modes = modes
         self.n_dims = len(modes)
+        self.out_channels = out_channels
+        self._make_weights(in_channels, out_channels, 2 ** (self.n_dims - 1))
+
+    def _make_weights(self, in_channels: int, out_channels: int, n_corners: int) -> None:
         scale = 1.0 / (in_channels * out_channels)
-        n_corners = 2 ** (self.n_dims - 1)
         # Real storage (..., 2) keeps optimisers, DDP and checkpoints free of complex tensors.
         self.weight = nn.Parameter(
-            scale * torch.rand(n_corners, in_channels, out_channels, *modes, 2)
+            scale * torch.rand(n_corners, in_channels, out_channels, *self.modes, 2)
         )
 
     def _corners(self, shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
@@ -58,13 +67,59 @@ class SpectralConv(nn.Module):
             )
         x_ft = torch.fft.rfftn(x, dim=dims, norm="ortho")
         out_ft = torch.zeros(
-            x.shape[0], self.weight.shape[2], *spectrum_shape, dtype=x_ft.dtype, device=x.device
+            x.shape[0], self.out_channels, *spectrum_shape, dtype=x_ft.dtype, device=x.device
         )
-        weight = torch.view_as_complex(self.weight)
         for corner, index in enumerate(self._corners(spectrum_shape)):
             block = (slice(None), slice(None), *index)
-            out_ft[block] = torch.einsum("bi...,io...->bo...", x_ft[block], weight[corner])
+            out_ft[block] = self._mix(x_ft[block], corner)
         return torch.fft.irfftn(out_ft, s=spatial, dim=dims, norm="ortho")
+
+    def _mix(self, block: torch.Tensor, corner: int) -> torch.Tensor:
+        """(batch, in, *modes) spectrum block -> (batch, out, *modes) for one corner."""
+        weight = torch.view_as_complex(self.weight[corner])
+        return torch.einsum("bi...,io...->bo...", block, weight)
+
+
+class CPSpectralConv(SpectralConv):
+    """SpectralConv whose weights are stored as a rank-`rank` CP decomposition.
+
+    W[c, i, o, m_1..m_d] = sum_r lambda_r A[c, r] B[i, r] C[o, r] D_1[m_1, r] ... D_d[m_d, r].
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, modes: tuple[int, ...], rank: int
+    ) -> None:
+        self.rank = rank
+        super().__init__(in_channels, out_channels, modes)
+
+    def _make_weights(self, in_channels: int, out_channels: int, n_corners: int) -> None:
+        def factor(size: int) -> nn.Parameter:
+            return nn.Parameter(torch.rand(size, self.rank, 2))
+
+        self.corner_factor = factor(n_corners)
+        self.in_factor = factor(in_channels)
+        self.out_factor = factor(out_channels)
+        self.mode_factors = nn.ParameterList(factor(m) for m in self.modes)
+        # Factors of order one; the real weights lambda carry the 1 / (in * out) scale.
+        self.scale = nn.Parameter(torch.zeros(self.rank, 2))
+        with torch.no_grad():
+            self.scale[:, 0] = 1.0 / (in_channels * out_channels * self.rank)
+
+    def _mix(self, block: torch.Tensor, corner: int) -> torch.Tensor:
+        # Rebuilding the corner's weights and applying them is several times faster on CPU
+        # than contracting the batch with the factors one by one.
+        letters = "xyz"[: self.n_dims]
+        weights = torch.view_as_complex(self.scale) * torch.view_as_complex(
+            self.corner_factor[corner]
+        )
+        weight = torch.einsum(
+            f"r,ir,or,{','.join(f'{a}r' for a in letters)}->io{letters}",
+            weights,
+            torch.view_as_complex(self.in_factor),
+            torch.view_as_complex(self.out_factor),
+            *(torch.view_as_complex(f) for f in self.mode_factors),
+        )
+        return torch.einsum("bi...,io...->bo...", block, weight)
 
 
 class FNO(nn.Module):
@@ -80,16 +135,26 @@ class FNO(nn.Module):
         n_layers: int = 4,
         projection_width: int = 128,
         padding: float = 0.1,
+        factorization: str | None = None,
+        rank: int = 16,
     ) -> None:
         super().__init__()
         if n_dims not in CONV:
             raise ValueError(f"FNO supports 1, 2 or 3 spatial dimensions, not {n_dims}")
+        if factorization not in FACTORIZATIONS:
+            raise ValueError(f"factorization={factorization!r}; choose null or cp")
+        if factorization == "cp" and rank < 1:
+            raise ValueError(f"rank={rank} must be >= 1")
         conv = CONV[n_dims]
         self.n_dims = n_dims
         self.padding = padding
         self.lift = conv(in_channels + n_dims, width, 1)
+        mode_shape = (modes,) * n_dims
         self.spectral = nn.ModuleList(
-            SpectralConv(width, width, (modes,) * n_dims) for _ in range(n_layers)
+            CPSpectralConv(width, width, mode_shape, rank)
+            if factorization == "cp"
+            else SpectralConv(width, width, mode_shape)
+            for _ in range(n_layers)
         )
         self.pointwise = nn.ModuleList(conv(width, width, 1) for _ in range(n_layers))
         self.project = nn.Sequential(

@@ -11,9 +11,28 @@ def relative_l2(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-12) ->
     return diff / (target.flatten(1).norm(dim=1) + eps)
 
 
+def relative_h1(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Per-sample relative H1 error, shape (batch,): sqrt(|e|^2 + |grad e|^2) / same of target.
+
+    Gradients are central finite differences (one-sided at the edges) on the datasets' node
+    grid, spacing 1 / (n + 1) per axis, so the derivative term has its physical scale at
+    every resolution.
+    """
+
+    def squared_norm(u: torch.Tensor) -> torch.Tensor:
+        total = u.flatten(1).square().sum(dim=1)
+        for axis in range(2, u.dim()):
+            spacing = 1.0 / (u.shape[axis] + 1)
+            derivative = torch.gradient(u, spacing=spacing, dim=axis)[0]
+            total = total + derivative.flatten(1).square().sum(dim=1)
+        return total
+
+    return (squared_norm(pred - target) / (squared_norm(target) + eps)).sqrt()
+
+
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-sample mean squared error, shape (batch,)."""
     return ((pred - target) ** 2).flatten(1).mean(dim=1)
 
 
-LOSSES = {"rel_l2": relative_l2, "mse": mse}
+LOSSES = {"rel_l2": relative_l2, "h1": relative_h1, "mse": mse}

@@ -85,17 +85,25 @@ class OperatorModule(L.LightningModule):
             self.parameters(), lr=optim["lr"], weight_decay=optim["weight_decay"]
         )
         schedule = self.hparams.scheduler
+        interval = "epoch"
         if schedule["name"] == "none":
             return {"optimizer": optimizer}
         if schedule["name"] == "cosine":
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
                 optimizer, T_max=max(1, self.trainer.max_epochs)
             )
+        elif schedule["name"] == "onecycle":
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer,
+                max_lr=optim["lr"],
+                total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
+            )
+            interval = "step"
         else:
             scheduler = torch.optim.lr_scheduler.StepLR(
                 optimizer, step_size=schedule["step_size"], gamma=schedule["gamma"]
             )
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+            "lr_scheduler": {"scheduler": scheduler, "interval": interval},
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -10,14 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint, RichModelSummary, RichProgressBar
+import torch
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    ModelCheckpoint,
+    RichModelSummary,
+    RichProgressBar,
+)
 from omegaconf import DictConfig, OmegaConf
 
 from surrogate.checks import check_train
 from surrogate.data.datamodule import FieldDataModule
 from surrogate.data.normalizer import fit_statistics
 from surrogate.data.reader import resolve_dataset_dir
-from surrogate.training.callbacks import EpochLog
+from surrogate.errors import UserError
+from surrogate.training.callbacks import EpochLog, RankLog
 from surrogate.training.loggers import build_logger
 from surrogate.training.module import OperatorModule
 
@@ -36,11 +44,44 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    # A resumed run writes into its own directory; docs/models.md says what that means.
+    warnings.filterwarnings("ignore", message=".*The dirpath has changed from.*")
+
+
+def _check_cuda_options(cfg: DictConfig) -> None:
+    """Mixed precision and torch.compile are offered for CUDA runs only."""
+    accelerator = str(cfg.trainer.accelerator)
+    on_cuda = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    if on_cuda:
+        return
+    where = "no CUDA device is available" if accelerator != "cpu" else "trainer.accelerator=cpu"
+    if str(cfg.trainer.precision) not in ("32-true", "32"):
+        raise UserError(
+            f"trainer.precision={cfg.trainer.precision} needs a CUDA GPU and {where}; "
+            "use trainer.precision=32-true"
+        )
+    if cfg.compile:
+        raise UserError(f"compile=true needs a CUDA GPU and {where}; use compile=false")
+
+
+def _check_resumable(ckpt_path: str, model: dict[str, Any]) -> None:
+    """Refuse a checkpoint made for another model config, before Lightning fails on its weights."""
+    saved = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    saved_model = saved.get("hyper_parameters", {}).get("model")
+    if saved_model != model:
+        raise UserError(
+            f"ckpt_path={ckpt_path} was trained with model {saved_model}, this run asks for "
+            f"{model}; resume with the same model settings"
+        )
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit `cfg.model` on `cfg.data`; returns the checkpoint paths and the best validation error."""
+    """Fit `cfg.model` on `cfg.data`; returns the checkpoint paths and the final errors.
+
+    Rank 0 also writes them to <run_dir>/result.json, which sweep summaries read.
+    """
     check_train(cfg)
+    _check_cuda_options(cfg)
     _quiet_lightning()
     run_dir = Path(cfg.paths.output_dir)
     dataset_dir = resolve_dataset_dir(str(cfg.data), cfg.paths.data_dir)
@@ -54,6 +95,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     info = datamodule.train_info
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     container = OmegaConf.to_container(cfg, resolve=True)
+    if cfg.ckpt_path is not None:
+        _check_resumable(str(cfg.ckpt_path), container["model"])
     module = OperatorModule(
         model=container["model"],
         data={
@@ -81,9 +124,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         auto_insert_metric_name=False,
         enable_version_counter=False,
     )
+    if cfg.compile:
+        module.model.compile()
     on_terminal = sys.stdout.isatty()
-    callbacks = [checkpoint]
+    callbacks = [checkpoint, RankLog()]
     callbacks += [RichProgressBar(), RichModelSummary()] if on_terminal else [EpochLog()]
+    if cfg.early_stopping.patience is not None:
+        callbacks.append(
+            EarlyStopping(
+                monitor="val/rel_l2",
+                mode="min",
+                patience=int(cfg.early_stopping.patience),
+                min_delta=float(cfg.early_stopping.min_delta),
+            )
+        )
     trainer = L.Trainer(
         **container["trainer"],
         default_root_dir=str(run_dir),
@@ -100,18 +154,25 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         sum(p.numel() for p in module.parameters()),
     )
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    metrics = trainer.callback_metrics
     result = {
+        "model": str(cfg.model.name),
+        "seed": int(cfg.seed),
+        "parameters": sum(p.numel() for p in module.model.parameters()),
         "run_dir": str(run_dir),
         "best_checkpoint": checkpoint.best_model_path,
         "last_checkpoint": str(run_dir / "checkpoints" / "last.ckpt"),
         "best_val_rel_l2": float(checkpoint.best_model_score)
         if checkpoint.best_model_score is not None
         else float("nan"),
+        "final_val_rel_l2": float(metrics.get("val/rel_l2", float("nan"))),
+        "final_train_loss": float(metrics.get("train/loss_epoch", float("nan"))),
         "epochs": trainer.current_epoch,
         "seconds": time.perf_counter() - start,
     }
     if trainer.global_rank == 0:
+        (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
         log.info(
             "best val rel_l2 %.4g; last checkpoint %s",
             result["best_val_rel_l2"],

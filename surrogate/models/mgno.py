@@ -1,0 +1,96 @@
+"""Multigrid neural operator (He, Liu, Xu, ICLR 2024) in 1, 2 or 3 spatial dimensions.
+
+Each layer is GELU(V(u) + W u + b) with W a 1x1 convolution and V one V-cycle of a learned
+multigrid method applied to u as the right-hand side. The V-cycle is linear: on every level
+l the iterate starts at zero and is smoothed as u <- u + S(f - A u) with 3x3 convolutions A and
+S (weights per level, S per smoothing step); the residual f - A u is restricted by a stride-2
+3x3 convolution, and on the way up the coarse correction is prolongated by a stride-2
+transposed convolution to the exact fine shape (so odd sizes such as 33 work). Boundary
+conditions enter through the convolutions' padding mode (zeros for Dirichlet problems).
+Lifting and projection are 1x1 convolutions only.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+CONV_TRANSPOSE = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+class VCycle(nn.Module):
+    """One linear V-cycle with `n_levels` grids; maps f (batch, width, *spatial) to u."""
+
+    def __init__(
+        self, width: int, n_dims: int, n_levels: int, smoothing: int, padding_mode: str
+    ) -> None:
+        super().__init__()
+        conv, transpose = CONV[n_dims], CONV_TRANSPOSE[n_dims]
+
+        def stencil(stride: int = 1) -> nn.Module:
+            return conv(width, width, 3, stride, 1, bias=False, padding_mode=padding_mode)
+
+        # The coarsest level needs A only to smooth more than once (no residual goes below it).
+        n_operators = n_levels if smoothing > 1 else n_levels - 1
+        self.operators = nn.ModuleList(stencil() for _ in range(n_operators))
+        self.smoothers = nn.ModuleList(
+            nn.ModuleList(stencil() for _ in range(smoothing)) for _ in range(n_levels)
+        )
+        self.restrict = nn.ModuleList(stencil(stride=2) for _ in range(n_levels - 1))
+        self.prolong = nn.ModuleList(
+            transpose(width, width, 3, stride=2, padding=1, bias=False) for _ in range(n_levels - 1)
+        )
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        iterates, shapes = [], []
+        for level, smoothers in enumerate(self.smoothers):
+            u = smoothers[0](f)  # the first step from u = 0
+            for smoother in smoothers[1:]:
+                u = u + smoother(f - self.operators[level](u))
+            iterates.append(u)
+            shapes.append(f.shape[2:])
+            if level < len(self.restrict):
+                f = self.restrict[level](f - self.operators[level](u))
+        u = iterates[-1]
+        for level in reversed(range(len(self.prolong))):
+            u = iterates[level] + self.prolong[level](u, output_size=shapes[level])
+        return u
+
+
+class MgNO(nn.Module):
+    """MgNO mapping (batch, in_channels, *spatial) to (batch, out_channels, *spatial)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        n_dims: int,
+        width: int = 32,
+        n_layers: int = 4,
+        n_levels: int = 4,
+        smoothing: int = 1,
+        padding_mode: str = "zeros",
+    ) -> None:
+        super().__init__()
+        if n_dims not in CONV:
+            raise ValueError(f"MgNO supports 1, 2 or 3 spatial dimensions, not {n_dims}")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode={padding_mode!r}; choose one of {PADDING_MODES}")
+        if min(width, n_layers, n_levels, smoothing) < 1:
+            raise ValueError("width, n_layers, n_levels and smoothing must be >= 1")
+        conv = CONV[n_dims]
+        self.lift = conv(in_channels, width, 1)
+        self.cycles = nn.ModuleList(
+            VCycle(width, n_dims, n_levels, smoothing, padding_mode) for _ in range(n_layers)
+        )
+        self.pointwise = nn.ModuleList(conv(width, width, 1) for _ in range(n_layers))
+        self.project = conv(width, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.lift(x)
+        for cycle, pointwise in zip(self.cycles, self.pointwise):
+            x = F.gelu(cycle(x) + pointwise(x))
+        return self.project(x)
