@@ -33,10 +33,10 @@ run: install  ## small default pipeline: generate -> train -> eval, prints the t
 	$(BIN)/surrogate eval ckpt=$$(ls outputs/train/2*/checkpoints/last.ckpt | sort | tail -n 1)
 
 test: install  ## the test suite (fast; what CI runs)
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 test-full: install  ## the test suite including tests marked slow
-	$(BIN)/python -m pytest -q -m "slow or not slow"
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "slow or not slow"
 
 lint: install  ## ruff
 	$(BIN)/ruff check surrogate tests benchmarks
