@@ -151,3 +151,47 @@ def test_bad_shard_is_rejected(make_cfg):
 
     with pytest.raises(UserError, match="shard=3/3 must be i/n"):
         generate(make_cfg("generate", "n_train=2", "n_test=0", "shard=3/3"))
+
+
+FAMILY_ARGS = {
+    "darcy": ["pde=darcy", "pde.resolution=12"],
+    "poisson": ["pde=poisson", "pde.resolution=12"],
+    "helmholtz": ["pde=helmholtz", "pde.resolution=24"],
+    "heat": ["pde=heat", "pde.resolution=21"],
+    "darcy3d": ["pde=darcy3d", "pde.resolution=6"],
+}
+SOLVER_ARGS = {
+    "direct": ["solver=direct"],
+    "gmres": ["solver=gmres", "solver.preconditioner=ilu"],
+    "gcrodr": ["solver=gcrodr", "solver.m=20", "solver.k=5", "solver.preconditioner=ilu"],
+    "gcrotmk": ["solver=gcrotmk", "solver.m=20", "solver.k=5", "solver.preconditioner=ilu"],
+    "cg": ["solver=cg", "solver.preconditioner=jacobi"],
+    "auto": ["solver=auto"],
+}
+SORTS = ["none", "greedy", "binned"]
+
+
+@pytest.mark.parametrize("family", list(FAMILY_ARGS))
+@pytest.mark.parametrize("solver", list(SOLVER_ARGS))
+def test_every_family_with_every_solver_and_sort(make_cfg, family, solver):
+    from surrogate.errors import UserError
+    from surrogate.pdes import build_pde
+
+    sort = SORTS[(list(FAMILY_ARGS).index(family) + list(SOLVER_ARGS).index(solver)) % 3]
+    sort_args = [f"sort={sort}", *(["sort.bin_size=2"] if sort == "binned" else [])]
+    cfg = make_cfg(
+        "generate",
+        *FAMILY_ARGS[family],
+        *SOLVER_ARGS[solver],
+        *sort_args,
+        "n_train=4",
+        "n_test=0",
+        "name=m",
+    )
+    if solver == "cg" and not build_pde(cfg.pde).spd:
+        with pytest.raises(UserError, match="symmetric positive definite"):
+            generate(cfg)
+        return
+    generate(cfg)
+    stats = read_solver_stats(Path(cfg.paths.data_dir) / "m" / "train.h5")
+    assert stats["converged"].all()

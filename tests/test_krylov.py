@@ -157,3 +157,18 @@ def test_auto_picks_a_working_strategy_for_spd_and_indefinite_families():
     )
     problem = systems(1, 16)[0]
     assert chain.solve(problem.matrix, problem.rhs).converged
+
+
+def test_a_breakdown_in_the_preconditioner_falls_back_to_direct(monkeypatch):
+    import surrogate.solvers.chain as chain_module
+
+    def singular(*args, **kwargs):
+        raise RuntimeError("Factor is exactly singular")
+
+    monkeypatch.setattr(chain_module, "build_preconditioner", singular)
+    problem = systems(1)[0]
+    chain = ChainSolver(
+        solver_cfg("gmres", preconditioner="ilu", fallback=True), True, np.random.default_rng(0), 1
+    )
+    result = chain.solve(problem.matrix, problem.rhs)
+    assert result.fallback and result.converged

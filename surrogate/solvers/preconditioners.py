@@ -9,6 +9,7 @@ about 8x faster than `scipy.sparse.linalg.spsolve_triangular`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -16,6 +17,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from surrogate.errors import UserError
+
+log = logging.getLogger(__name__)
 
 PRECONDITIONERS = ("none", "jacobi", "sor", "ssor", "ilu", "amg")
 SYMMETRIC_PRECONDITIONERS = ("none", "jacobi", "ssor", "amg")
@@ -62,9 +65,12 @@ def build_preconditioner(
         factor = (2.0 - omega) / omega
         return lambda r: factor * upper(scaled * lower(r))
     if name == "ilu":
-        return spla.spilu(
-            sp.csc_matrix(matrix), drop_tol=ilu_drop_tol, fill_factor=ilu_fill_factor
-        ).solve
+        csc = sp.csc_matrix(matrix)
+        try:
+            return spla.spilu(csc, drop_tol=ilu_drop_tol, fill_factor=ilu_fill_factor).solve
+        except RuntimeError:  # a zero pivot (indefinite systems): more fill usually avoids it
+            log.info("ILU hit a zero pivot; retrying with fill 10 and drop 1e-4")
+            return spla.spilu(csc, drop_tol=1e-4, fill_factor=max(10.0, ilu_fill_factor)).solve
     if name == "amg":
         import pyamg
 
