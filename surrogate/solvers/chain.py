@@ -108,10 +108,17 @@ class ChainSolver:
             return self.direct.solve(matrix, rhs)
         start = time.perf_counter()
         omega = self.bandit.propose() if self.bandit else float(self.omega)
-        if self._apply is None or self.bandit or self.solved % self.rebuild_every == 0:
-            self._apply = build_preconditioner(self.preconditioner, matrix, omega=omega, **self.ilu)
         x0 = self.previous if self.warm_start and self.previous is not None else np.zeros_like(rhs)
-        x, iterations, matvecs = self.krylov(matrix, rhs, x0, self._apply)
+        try:
+            if self._apply is None or self.bandit or self.solved % self.rebuild_every == 0:
+                self._apply = build_preconditioner(
+                    self.preconditioner, matrix, omega=omega, **self.ilu
+                )
+            x, iterations, matvecs = self.krylov(matrix, rhs, x0, self._apply)
+        except (RuntimeError, ArithmeticError, np.linalg.LinAlgError):
+            # A breakdown (a singular ILU pivot, a singular small matrix): the direct fallback below.
+            self._apply = None
+            x, iterations, matvecs = np.full_like(rhs, np.nan), 0, 0
         residual = relative_residual(matrix, x, rhs)
         matvecs += 1
         self.solved += 1
