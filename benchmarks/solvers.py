@@ -166,7 +166,7 @@ def fastest_table(family: str, resolution: int, n_systems: int, rtol: float) -> 
     index_order = np.arange(n_systems)
     strategies = {
         "direct (SuperLU, fresh per system)": (
-            {"name": "direct", "rtol": rtol, "backend": "superlu"},
+            {"name": "direct", "rtol": rtol, "backend": "superlu", "reuse_analysis": False},
             index_order,
         ),
         "AMG-CG (fresh hierarchy, zero guess)": (krylov("cg", rtol, "amg"), index_order),

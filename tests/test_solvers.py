@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 from surrogate.errors import UserError
 from surrogate.pdes.darcy import assemble_darcy
@@ -52,3 +53,20 @@ def test_unknown_backend_choice_is_an_error_when_pardiso_is_missing(monkeypatch)
     with pytest.raises(UserError, match="needs pypardiso"):
         DirectSolver(rtol=1e-8, backend="pardiso")
     assert DirectSolver(rtol=1e-8, backend="auto").backend == "superlu"
+
+
+@pytest.mark.parametrize("backend", ["superlu", "pardiso"])
+def test_an_identical_matrix_reuses_its_factors(backend, monkeypatch):
+    if backend == "pardiso" and not pardiso_available():
+        pytest.skip("pypardiso (MKL) is not installed")
+    matrix, rhs = system()
+    solver = DirectSolver(rtol=1e-10, symmetric=True, backend=backend)
+    first = solver.solve(matrix, rhs)
+    factorisations = []
+    original = spla.splu
+    monkeypatch.setattr(spla, "splu", lambda *a, **k: factorisations.append(1) or original(*a, **k))
+    second = solver.solve(matrix.copy(), 2 * rhs)  # same matrix, another right-hand side
+    np.testing.assert_allclose(second.x, 2 * first.x, rtol=1e-10)
+    assert second.converged and factorisations == []
+    other, _ = system(seed=5)
+    assert solver.solve(other, rhs).converged  # a new matrix is factorised again
