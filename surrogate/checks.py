@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -74,8 +75,6 @@ def check_generate(cfg: DictConfig) -> None:
 
 
 def check_train(cfg: DictConfig) -> None:
-    import os
-
     _value(cfg, "data")
     require_int(cfg, "seed", minimum=0)
     require_int(cfg, "trainer.max_epochs", minimum=1)
