@@ -60,3 +60,28 @@ def test_finish_refuses_an_incomplete_split(tmp_path):
         w.finish()
     w.close()
     assert not (tmp_path / "train.h5").exists()
+
+
+def test_trajectories_are_stored_per_sample_and_step_and_read_back(tmp_path):
+    from surrogate.data.reader import read_split_info
+
+    spec = FieldSpec(("f",), ("w",), (4, 4), time_steps=3, dt=0.5)
+    w = SplitWriter(
+        tmp_path / "train.h5",
+        2,
+        spec,
+        GRID,
+        {"name": "t", "split": "train", "pde": "p", "config": "c"},
+    )
+    result = SolveResult(np.zeros(16), 3, 4, 0.1, 1e-9, True)
+    for index in range(2):
+        states = np.arange(3.0)[:, None, None, None] + index * np.ones((3, 1, 4, 4))
+        w.write(index, np.ones((1, 4, 4)), states, {}, result)
+    w.finish()
+    info = read_split_info(tmp_path, "train")
+    assert (info.temporal, info.time_steps, info.dt, info.spatial_shape) == (True, 3, 0.5, (4, 4))
+    with h5py.File(tmp_path / "train.h5") as file:
+        assert file["outputs"].shape == (2, 3, 1, 4, 4)
+        assert file["outputs"].chunks == (1, 1, 1, 4, 4)
+        np.testing.assert_array_equal(file["times"][:], [0.0, 0.5, 1.0])
+        np.testing.assert_array_equal(file["outputs"][1, :, 0, 0, 0], [1.0, 2.0, 3.0])

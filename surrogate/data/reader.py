@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from surrogate.data.schema import SCHEMA_VERSION, split_filename
+from surrogate.data.schema import READABLE_VERSIONS, split_filename
 from surrogate.errors import UserError
 
 
@@ -25,6 +25,12 @@ class SplitInfo:
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
     spatial_shape: tuple[int, ...]
+    time_steps: int = 0  # 0: steady; T: outputs are trajectories of T states
+    dt: float = 0.0
+
+    @property
+    def temporal(self) -> bool:
+        return self.time_steps > 0
 
     @property
     def in_channels(self) -> int:
@@ -78,18 +84,24 @@ def read_split_info(dataset_dir: Path, split: str) -> SplitInfo:
             f"{path} is not a readable surrogate dataset ({error}); delete it and generate it again"
         ) from error
     version = attrs.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise UserError(
-            f"{path} has schema version {version}, this surrogate reads version {SCHEMA_VERSION}; "
-            "generate the dataset again"
+            f"{path} has schema version {version}, this surrogate reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}; generate the dataset again"
         )
     if not attrs.get("complete", False):
         raise UserError(
             f"{path} is incomplete; run the same `surrogate generate` command to finish it"
         )
-    if input_shape[0] != output_shape[0]:
+    time_steps = int(attrs.get("time_steps", 0))
+    expected = (input_shape[0], *((time_steps,) if time_steps else ()), len(attrs["output_names"]))
+    if (
+        tuple(output_shape[: len(expected)]) != expected
+        or output_shape[len(expected) :] != (input_shape[2:])
+    ):
         raise UserError(
-            f"{path} has different sample counts for inputs and outputs; generate it again"
+            f"{path} has outputs of shape {output_shape} that do not fit its inputs "
+            f"{input_shape} and {time_steps} time steps; generate it again"
         )
     return SplitInfo(
         path=path,
@@ -99,6 +111,8 @@ def read_split_info(dataset_dir: Path, split: str) -> SplitInfo:
         input_names=tuple(str(n) for n in attrs["input_names"]),
         output_names=tuple(str(n) for n in attrs["output_names"]),
         spatial_shape=tuple(int(s) for s in input_shape[2:]),
+        time_steps=time_steps,
+        dt=float(attrs.get("dt", 0.0)),
     )
 
 

@@ -79,11 +79,20 @@ class SplitWriter:
         file.attrs["input_names"] = list(spec.input_names)
         file.attrs["output_names"] = list(spec.output_names)
         file.attrs["complete"] = False
-        for key, names in (("inputs", spec.input_names), ("outputs", spec.output_names)):
-            shape = (len(names), *spec.spatial_shape)
-            file.create_dataset(
-                key, shape=(n, *shape), dtype="float32", chunks=(1, *shape), track_times=False
-            )
+        file.attrs["time_steps"] = spec.time_steps
+        file.attrs["dt"] = spec.dt
+        inputs = (len(spec.input_names), *spec.spatial_shape)
+        file.create_dataset(
+            "inputs", shape=(n, *inputs), dtype="float32", chunks=(1, *inputs), track_times=False
+        )
+        outputs = spec.output_shape
+        chunk = (1, 1, *outputs[1:]) if spec.time_steps else (1, *outputs)
+        file.create_dataset(
+            "outputs", shape=(n, *outputs), dtype="float32", chunks=chunk, track_times=False
+        )
+        if spec.time_steps:
+            times = spec.dt * np.arange(spec.time_steps, dtype=np.float64)
+            file.create_dataset("times", data=times, track_times=False)
         for axis, coords in grid.items():
             file.create_dataset(
                 f"grid/{axis}", data=np.asarray(coords, np.float64), track_times=False

@@ -26,12 +26,25 @@ class Problem:
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """Names and shapes of a family's stored fields."""
+    """Names and shapes of a family's stored fields.
+
+    `time_steps` = 0 for a steady family (outputs (C_out, *spatial) per sample); T >= 2 for a
+    time-dependent one, whose outputs are trajectories (T, C_out, *spatial) of states `dt` apart
+    and whose inputs are the fields fixed in time.
+    """
 
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
     spatial_shape: tuple[int, ...]
     param_names: tuple[str, ...] = ()
+    time_steps: int = 0
+    dt: float = 0.0
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """Shape of one sample's outputs."""
+        state = (len(self.output_names), *self.spatial_shape)
+        return (self.time_steps, *state) if self.time_steps else state
 
 
 class PDEFamily(Protocol):
