@@ -126,7 +126,9 @@ def test_per_sample_metrics_returns_every_metric_per_sample():
 
 def test_distribution_and_undefined_values():
     stats = distribution(np.array([1.0, 2.0, 6.0]))
-    assert stats == pytest.approx({"mean": 3.0, "median": 2.0, "std": np.std([1, 2, 6]), "min": 1.0, "max": 6.0})
+    assert stats == pytest.approx(
+        {"mean": 3.0, "median": 2.0, "std": np.std([1, 2, 6]), "min": 1.0, "max": 6.0}
+    )
     assert distribution(np.array([1.0, np.nan])) == dict.fromkeys(stats)
 
 
