@@ -1,7 +1,7 @@
 """PNG figures of an evaluation: fields of a few samples and the error histogram.
 
-Figures are built with matplotlib's object API (no pyplot), so no global figure state or GUI
-backend is involved and nothing has to be closed; each call writes one file and returns it.
+Figures are built with matplotlib's object API on an Agg canvas (no pyplot): no global figure
+state, no GUI backend, nothing left open; each call writes one file and returns its path.
 """
 
 from __future__ import annotations
@@ -10,9 +10,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 PANEL_INCHES = 3.2
+
+
+def _figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
 
 
 def _plane(field: np.ndarray) -> np.ndarray:
@@ -74,7 +81,7 @@ def plot_fields(
     error's is symmetric about zero.
     """
     rows = max(len(input_names), len(output_names))
-    figure = Figure(figsize=(4 * PANEL_INCHES, rows * PANEL_INCHES * 0.85), layout="constrained")
+    figure = _figure(4 * PANEL_INCHES, rows * PANEL_INCHES * 0.85)
     grid = figure.subplots(rows, 4, squeeze=False)
     slice_note = f" (z = {coords[2][len(coords[2]) // 2]:.3g})" if len(coords) == 3 else ""
     for row in range(rows):
@@ -99,7 +106,7 @@ def plot_fields(
 
 def plot_histogram(path: Path, values: np.ndarray, xlabel: str, title: str) -> Path:
     """Histogram of one metric's per-sample values, with its mean and median marked."""
-    figure = Figure(figsize=(5, 3.5), layout="constrained")
+    figure = _figure(5, 3.5)
     axes = figure.subplots()
     finite = values[np.isfinite(values)]
     axes.hist(finite, bins=min(30, max(5, len(finite) // 4)), color="tab:blue", alpha=0.8)
