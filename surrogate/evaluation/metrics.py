@@ -85,12 +85,13 @@ def fourier_shells(error: torch.Tensor, lengths: Sequence[float]) -> torch.Tenso
     dims = tuple(range(2, error.dim()))
     power = torch.fft.fftn(error, dim=dims).abs().square()
     power = power[(..., *(slice(0, n // 2) for n in spatial))].flatten(2)
-    indices = torch.meshgrid(*(torch.arange(n // 2) for n in spatial), indexing="ij")
-    radius = torch.stack(indices).flatten(1).square().sum(dim=0).sqrt().floor().long()
+    axes = (torch.arange(n // 2, device=error.device) for n in spatial)
+    indices = torch.stack(torch.meshgrid(*axes, indexing="ij")).flatten(1)
+    radius = indices.square().sum(dim=0).double().sqrt().floor().long()
     n_shells = min(n // 2 for n in spatial)
     inside = radius < n_shells
     shells = power.new_zeros(*power.shape[:2], n_shells)
-    shells.index_add_(2, radius[inside].to(power.device), power[..., inside])
+    shells.index_add_(2, radius[inside], power[..., inside])
     return shells.sqrt() * scale
 
 

@@ -3,7 +3,7 @@
 `evaluate_checkpoint` runs in four steps: measure every sample (`_measure`), summarise
 (`_summary`), draw (`_figures`), write (`write_outputs`). Another evaluation of the same
 checkpoint (a rollout over time, say) adds its results to the metrics dict under its own key
-and a `report.Section` to the sections before `write_outputs`.
+and passes its `report.Section`s to `write_outputs`, which appends them to report.md.
 """
 
 from __future__ import annotations
