@@ -104,7 +104,19 @@ def check_train(cfg: DictConfig) -> None:
         )
 
 
+def require_bool(cfg: DictConfig, key: str) -> bool:
+    value = _value(cfg, key)
+    if not isinstance(value, bool):
+        raise UserError(f"{key}={value!r} must be true or false")
+    return value
+
+
 def check_eval(cfg: DictConfig) -> None:
     _value(cfg, "ckpt")
+    require_choice(cfg, "ckpt_name", ("last", "best"))
     require_int(cfg, "batch_size", minimum=1)
     require_choice(cfg, "device", ("auto", "cpu", "cuda"))
+    low = require_int(cfg, "spectral.low", minimum=1)
+    require_int(cfg, "spectral.high", minimum=low)
+    require_bool(cfg, "figures.enabled")
+    require_int(cfg, "figures.n_samples", minimum=0)

@@ -36,6 +36,9 @@ def test_stage_help_shows_hydra_help_and_config(tmp_path):
         (["generate", "pde.resolution=abc"], 2, "error: pde.resolution='abc' must be an integer"),
         (["eval", "ckpt=missing.ckpt"], 2, "error: checkpoint missing.ckpt does not exist"),
         (["eval"], 2, "error: ckpt is required"),
+        (["eval", "ckpt=."], 2, "error: . holds no run with checkpoints/last.ckpt"),
+        (["eval", "ckpt=x", "ckpt_name=worst"], 2, "error: ckpt_name='worst' is unknown"),
+        (["eval", "ckpt=x", "spectral.high=2"], 2, "error: spectral.high=2 must be >= 4"),
     ],
 )
 def test_bad_input_gets_one_clear_line_and_no_traceback(tmp_path, args, code, message):

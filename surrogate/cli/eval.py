@@ -1,6 +1,9 @@
-"""`surrogate eval`: measure a checkpoint on a dataset split; writes metrics.json to its run dir."""
+"""`surrogate eval`: measure a checkpoint on a dataset split, or compare the runs of a sweep."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 from rich.console import Console
@@ -14,29 +17,60 @@ SHOWN = {
     "rel_l2_median": "relative L2 (median)",
     "rel_l2_max": "relative L2 (worst sample)",
     "mean_baseline_rel_l2": "relative L2 of predicting the training mean",
+    "rel_h1": "relative H1",
+    "nrmse": "nRMSE",
     "rmse": "RMSE",
-    "max_error": "max abs error",
+    "max_error": "max abs error (worst sample)",
+    "brmse": "boundary RMSE",
+    "frmse_low": "fRMSE low wavenumbers",
+    "frmse_mid": "fRMSE mid wavenumbers",
+    "frmse_high": "fRMSE high wavenumbers",
     "n_samples": "samples",
     "inference_seconds_per_sample": "inference s/sample",
     "solver_seconds_per_sample": "solver s/sample",
     "speedup_vs_solver": "speed-up over the solver",
 }
+COMPARED = ("job", "model", "seed", "parameters", "rel_l2", "rel_h1", "nrmse", "speedup_vs_solver")
 
 
-@stage_app("eval")
-def main(cfg: DictConfig) -> float:
-    check_eval(cfg)  # before the heavy imports, so bad input fails at once
-    from surrogate.evaluation.run import evaluate
+def _print_metrics(metrics: dict[str, Any], run_dir: str) -> None:
+    from surrogate.evaluation.report import format_value
 
-    metrics = evaluate(cfg)
-    table = Table(title=f"{metrics['split']} split of {metrics['dataset']}")
+    title = f"{metrics['split']} split of {metrics['dataset']}"
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, label in SHOWN.items():
-        value = metrics[key]
-        table.add_row(label, f"{value:.4g}" if isinstance(value, float) else str(value))
+        table.add_row(label, format_value(metrics[key]))
     Console().print(table)
-    print(f"metrics: {cfg.paths.output_dir}/metrics.json")
+    print(f"metrics: {run_dir}/metrics.json, report: {run_dir}/report.md")
+
+
+def _print_comparison(rows: list[dict[str, Any]], run_dir: str) -> None:
+    from surrogate.evaluation.report import format_value
+
+    table = Table(title=f"{len(rows)} runs compared")
+    for column in COMPARED:
+        table.add_column(column, justify="left" if column in ("job", "model") else "right")
+    for row in rows:
+        table.add_row(*(format_value(row[column]) for column in COMPARED))
+    Console().print(table)
+    print(f"comparison: {run_dir}/comparison.csv, {run_dir}/comparison.md")
+
+
+@stage_app("eval")
+def main(cfg: DictConfig) -> float | None:
+    check_eval(cfg)  # before the heavy imports, so bad input fails at once
+    from surrogate.evaluation.compare import compare, is_comparison
+    from surrogate.evaluation.run import evaluate
+
+    if is_comparison(Path(cfg.ckpt)):
+        rows = compare(cfg)
+        _print_comparison(rows, cfg.paths.output_dir)
+        errors = [row["rel_l2"] for row in rows if row["rel_l2"] is not None]
+        return min(errors, default=None)
+    metrics = evaluate(cfg)
+    _print_metrics(metrics, cfg.paths.output_dir)
     return metrics["rel_l2"]
 
 

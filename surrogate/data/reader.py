@@ -150,3 +150,20 @@ class FieldDataset(Dataset):
         state = self.__dict__.copy()
         state["_file"] = None
         return state
+
+
+def read_grid(path: Path, spatial_shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Node coordinates per spatial axis from the file's grid/<axis> datasets (x, y, z order).
+
+    A file without a matching grid (other axis count or lengths) is refused, since metrics with
+    derivatives and spectra need the real spacing.
+    """
+    with h5py.File(path, "r") as file:
+        group = file.get("grid")
+        coords = [np.asarray(group[axis][:], np.float64) for axis in sorted(group)] if group else []
+    if [len(c) for c in coords] != list(spatial_shape):
+        raise UserError(
+            f"{path} has grid axes of lengths {[len(c) for c in coords]} for fields of shape "
+            f"{list(spatial_shape)}; generate it again"
+        )
+    return coords

@@ -1,4 +1,10 @@
-"""The eval stage: a checkpoint, a dataset split -> metrics.json, per_sample.csv, a printed table."""
+"""The eval stage: a checkpoint, a dataset split -> metrics.json, per_sample.csv, figures, report.md.
+
+`evaluate_checkpoint` runs in four steps: measure every sample (`_measure`), summarise
+(`_summary`), draw (`_figures`), write (`write_outputs`). Another evaluation of the same
+checkpoint (a rollout over time, say) adds its results to the metrics dict under its own key
+and passes its `report.Section`s to `write_outputs`, which appends them to report.md.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import csv
 import json
 import logging
 import time
+from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +27,14 @@ from surrogate.checks import check_eval
 from surrogate.data.reader import (
     FieldDataset,
     SplitInfo,
+    read_grid,
     read_solver_stats,
     read_split_info,
     resolve_dataset_dir,
 )
 from surrogate.errors import UserError
-from surrogate.evaluation.metrics import PER_SAMPLE
+from surrogate.evaluation.metrics import LABELS, distribution, per_sample_metrics
+from surrogate.evaluation.report import Section, write_report
 from surrogate.training.losses import relative_l2
 from surrogate.training.module import OperatorModule
 
@@ -43,6 +53,11 @@ def load_checkpoint(path: Path) -> OperatorModule:
             f"checkpoint {path} cannot be read ({type(error).__name__}: {error})"
         ) from error
     return module.eval()
+
+
+def resolve_checkpoint(path: Path, name: str) -> Path:
+    """A checkpoint file as given, or a run directory's checkpoints/<name>.ckpt."""
+    return path / "checkpoints" / f"{name}.ckpt" if (path / "checkpoints").is_dir() else path
 
 
 def _dataset_for(cfg: DictConfig, data: dict[str, Any]) -> Path:
@@ -71,68 +86,130 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Measure the checkpoint on the split; writes metrics.json and per_sample.csv in the run dir."""
-    check_eval(cfg)
-    module = load_checkpoint(Path(cfg.ckpt))
-    data = module.hparams.data
-    info = read_split_info(_dataset_for(cfg, data), str(cfg.split))
-    _check_compatible(info, data)
-    device = _device(str(cfg.device))
-    module.to(device)
-    loader = DataLoader(FieldDataset(info.path), batch_size=int(cfg.batch_size))
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
-    per_sample: dict[str, list[np.ndarray]] = {name: [] for name in PER_SAMPLE}
-    per_sample["mean_baseline_rel_l2"] = []
+
+def _mean_field(module: OperatorModule, shape: tuple[int, ...]) -> torch.Tensor:
+    """The training mean output on `shape`, interpolated when that is another resolution."""
     baseline = module.mean_output.unsqueeze(0)
-    if (
-        tuple(baseline.shape[2:]) != info.spatial_shape
-    ):  # another resolution: resample the mean field
+    if tuple(baseline.shape[2:]) != shape:
         mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[baseline.dim() - 2]
-        baseline = F.interpolate(baseline, size=info.spatial_shape, mode=mode, align_corners=True)
-    inference_seconds = 0.0
+        baseline = F.interpolate(baseline, size=shape, mode=mode, align_corners=True)
+    return baseline
+
+
+def _measure(
+    module: OperatorModule,
+    info: SplitInfo,
+    device: torch.device,
+    cfg: DictConfig,
+    spacing: Sequence[float],
+) -> tuple[dict[str, np.ndarray], float]:
+    """Per-sample metrics of the model and of the mean-field baseline, and inference seconds.
+
+    One warm-up pass on the first batch keeps one-off costs (FFT plans, kernel selection) out
+    of the timing.
+    """
+    loader = DataLoader(FieldDataset(info.path), batch_size=int(cfg.batch_size))
+    baseline = _mean_field(module, info.spatial_shape).to(device)
+    parts: dict[str, list[np.ndarray]] = defaultdict(list)
+    seconds = 0.0
     with torch.inference_mode():
-        for x, y in loader:
+        for batch, (x, y) in enumerate(loader):
             x, y = x.to(device), y.to(device)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            if batch == 0:
+                module(x)
+            _synchronize(device)
             start = time.perf_counter()
             pred = module(x)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            inference_seconds += time.perf_counter() - start
-            for name, metric in PER_SAMPLE.items():
-                per_sample[name].append(metric(pred, y).cpu().numpy())
-            mean_pred = baseline.expand_as(y)
-            per_sample["mean_baseline_rel_l2"].append(relative_l2(mean_pred, y).cpu().numpy())
-    values = {name: np.concatenate(parts) for name, parts in per_sample.items()}
-    if not np.all(np.isfinite(values["rel_l2"])):
-        log.warning("the model produced non-finite predictions on %s", info.path)
+            _synchronize(device)
+            seconds += time.perf_counter() - start
+            metrics = per_sample_metrics(
+                pred, y, spacing, int(cfg.spectral.low), int(cfg.spectral.high)
+            )
+            for name, value in metrics.items():
+                parts[name].append(value.cpu().numpy())
+            parts["mean_baseline_rel_l2"].append(
+                relative_l2(baseline.expand_as(y), y).cpu().numpy()
+            )
+    return {name: np.concatenate(chunks) for name, chunks in parts.items()}, seconds
 
-    solver_seconds = float(np.mean(read_solver_stats(info.path)["seconds"]))
-    inference_per_sample = inference_seconds / info.n_samples
-    metrics: dict[str, Any] = {
-        "rel_l2": float(values["rel_l2"].mean()),
-        "rel_l2_std": float(values["rel_l2"].std()),
-        "rel_l2_median": float(np.median(values["rel_l2"])),
-        "rel_l2_max": float(values["rel_l2"].max()),
-        "rmse": float(values["rmse"].mean()),
-        "max_error": float(values["max_error"].max()),
-        "mean_baseline_rel_l2": float(values["mean_baseline_rel_l2"].mean()),
-        "n_samples": info.n_samples,
-        "inference_seconds_per_sample": inference_per_sample,
-        "solver_seconds_per_sample": solver_seconds,
-        "speedup_vs_solver": solver_seconds / inference_per_sample
-        if inference_per_sample > 0
-        else None,
-        "dataset": str(info.path),
-        "split": str(cfg.split),
-        "resolution": list(info.spatial_shape),
-        "trained_resolution": list(data["spatial_shape"]),
-        "checkpoint": str(Path(cfg.ckpt)),
-        "device": device.type,
+
+def _summary(values: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Means of every metric (max_error: the worst sample) and each metric's distribution."""
+    per_sample = {name: distribution(array) for name, array in values.items()}
+    rel_l2 = per_sample["rel_l2"]
+    return {
+        **{name: per_sample[name]["mean"] for name in LABELS},
+        "max_error": per_sample["max_error"]["max"],
+        "rel_l2_std": rel_l2["std"],
+        "rel_l2_median": rel_l2["median"],
+        "rel_l2_max": rel_l2["max"],
+        "mean_baseline_rel_l2": per_sample["mean_baseline_rel_l2"]["mean"],
+        "per_sample": per_sample,
     }
-    run_dir = Path(cfg.paths.output_dir)
+
+
+def _figure_samples(rel_l2: np.ndarray, count: int) -> list[int]:
+    """Up to `count` samples spread over the error distribution, worst first."""
+    if count == 0:
+        return []
+    order = np.argsort(-np.nan_to_num(rel_l2, nan=np.inf))
+    picks = np.linspace(0, len(order) - 1, min(count, len(order))).round().astype(int)
+    return [int(order[p]) for p in dict.fromkeys(picks)]
+
+
+def _figures(
+    module: OperatorModule,
+    info: SplitInfo,
+    values: dict[str, np.ndarray],
+    coords: list[np.ndarray],
+    device: torch.device,
+    figure_dir: Path,
+    count: int,
+) -> list[Path]:
+    from surrogate.evaluation.figures import plot_fields, plot_histogram
+
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    dataset = FieldDataset(info.path)
+    paths = []
+    for index in _figure_samples(values["rel_l2"], count):
+        x, y = dataset[index]
+        with torch.inference_mode():
+            pred = module(x[None].to(device))[0].cpu()
+        paths.append(
+            plot_fields(
+                figure_dir / f"sample_{index}.png",
+                x.numpy(),
+                y.numpy(),
+                pred.numpy(),
+                info.input_names,
+                info.output_names,
+                coords,
+                f"{info.name}, sample {index}: relative L2 {values['rel_l2'][index]:.3g}",
+            )
+        )
+    paths.append(
+        plot_histogram(
+            figure_dir / "rel_l2_histogram.png",
+            values["rel_l2"],
+            "relative L2 per sample",
+            f"{info.name}: {info.n_samples} samples",
+        )
+    )
+    return paths
+
+
+def write_outputs(
+    run_dir: Path,
+    metrics: dict[str, Any],
+    values: dict[str, np.ndarray],
+    figures: Sequence[Path] = (),
+    sections: Sequence[Section] = (),
+) -> None:
+    """metrics.json, per_sample.csv (one row per sample, one column per metric), report.md."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     with open(run_dir / "per_sample.csv", "w", newline="") as handle:
@@ -140,4 +217,58 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         writer.writerow(["index", *values])
         for index, row in enumerate(zip(*values.values())):
             writer.writerow([index, *(f"{v:.6g}" for v in row)])
+    write_report(run_dir, metrics, figures, sections)
+
+
+def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, run_dir: Path) -> dict[str, Any]:
+    """Measure the checkpoint on the split of `cfg`; writes its outputs in `run_dir`."""
+    module = load_checkpoint(ckpt)
+    data = module.hparams.data
+    info = read_split_info(_dataset_for(cfg, data), str(cfg.split))
+    _check_compatible(info, data)
+    coords = read_grid(info.path, info.spatial_shape)
+    spacing = [float(np.diff(axis).mean()) for axis in coords]
+    device = _device(str(cfg.device))
+    module.to(device)
+
+    values, inference_seconds = _measure(module, info, device, cfg, spacing)
+    if not np.all(np.isfinite(values["rel_l2"])):
+        log.warning("the model produced non-finite predictions on %s", info.path)
+    solver_seconds = float(np.mean(read_solver_stats(info.path)["seconds"]))
+    inference_per_sample = inference_seconds / info.n_samples
+    speedup = solver_seconds / inference_per_sample if inference_per_sample > 0 else None
+    metrics: dict[str, Any] = {
+        **_summary(values),
+        "n_samples": info.n_samples,
+        "inference_seconds_per_sample": inference_per_sample,
+        "solver_seconds_per_sample": solver_seconds if np.isfinite(solver_seconds) else None,
+        "speedup_vs_solver": speedup if speedup is not None and np.isfinite(speedup) else None,
+        "dataset": str(info.path),
+        "split": str(cfg.split),
+        "resolution": list(info.spatial_shape),
+        "trained_resolution": list(data["spatial_shape"]),
+        "checkpoint": str(ckpt),
+        "model": str(module.hparams.model["name"]),
+        "parameters": sum(p.numel() for p in module.model.parameters()),
+        "device": device.type,
+        "frmse_bands": {
+            "low": [0, int(cfg.spectral.low)],
+            "mid": [int(cfg.spectral.low), int(cfg.spectral.high)],
+            "high": [int(cfg.spectral.high), None],
+        },
+    }
+    figures: list[Path] = []
+    if cfg.figures.enabled:
+        figures = _figures(
+            module, info, values, coords, device, run_dir / "figures", int(cfg.figures.n_samples)
+        )
+    metrics["figures"] = [path.relative_to(run_dir).as_posix() for path in figures]
+    write_outputs(run_dir, metrics, values, figures)
     return metrics
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Measure one checkpoint (`ckpt`: a file or a run directory) into the run directory."""
+    check_eval(cfg)
+    ckpt = resolve_checkpoint(Path(cfg.ckpt), str(cfg.ckpt_name))
+    return evaluate_checkpoint(cfg, ckpt, Path(cfg.paths.output_dir))

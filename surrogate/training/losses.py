@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 
@@ -11,19 +13,26 @@ def relative_l2(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-12) ->
     return diff / (target.flatten(1).norm(dim=1) + eps)
 
 
-def relative_h1(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+def relative_h1(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    eps: float = 1e-12,
+    spacing: Sequence[float] | None = None,
+) -> torch.Tensor:
     """Per-sample relative H1 error, shape (batch,): sqrt(|e|^2 + |grad e|^2) / same of target.
 
-    Gradients are central finite differences (one-sided at the edges) on the datasets' node
-    grid, spacing 1 / (n + 1) per axis, so the derivative term has its physical scale at
-    every resolution.
+    Gradients are central finite differences (one-sided at the edges) with the grid `spacing`
+    per spatial axis; by default that of the datasets' node grid on the unit cube, 1 / (n + 1),
+    so the derivative term has its physical scale at every resolution. `eval` passes the
+    spacing read from the dataset's grid.
     """
+    spatial = pred.shape[2:]
+    steps = [1.0 / (n + 1) for n in spatial] if spacing is None else list(spacing)
 
     def squared_norm(u: torch.Tensor) -> torch.Tensor:
         total = u.flatten(1).square().sum(dim=1)
-        for axis in range(2, u.dim()):
-            spacing = 1.0 / (u.shape[axis] + 1)
-            derivative = torch.gradient(u, spacing=spacing, dim=axis)[0]
+        for axis, step in enumerate(steps, start=2):
+            derivative = torch.gradient(u, spacing=step, dim=axis)[0]
             total = total + derivative.flatten(1).square().sum(dim=1)
         return total
 
