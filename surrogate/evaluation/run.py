@@ -80,6 +80,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     _check_compatible(info, data)
     device = _device(str(cfg.device))
     module.to(device)
+    if info.temporal or module.temporal:
+        from surrogate.evaluation.rollout import evaluate_rollout
+
+        return evaluate_rollout(cfg, module, info, device)
     loader = DataLoader(FieldDataset(info.path), batch_size=int(cfg.batch_size))
 
     per_sample: dict[str, list[np.ndarray]] = {name: [] for name in PER_SAMPLE}
