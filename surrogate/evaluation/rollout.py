@@ -219,8 +219,9 @@ def rollout_metrics(
     rows = [row[np.isfinite(row)] for row in errors.rel_l2]
     per_trajectory = np.array([row.mean() if len(row) else np.nan for row in rows])
     finite = per_trajectory[np.isfinite(per_trajectory)]
-    solver_seconds = float(np.mean(read_solver_stats(info.path)["seconds"]))
+    solver_seconds = _finite_mean(read_solver_stats(info.path)["seconds"])  # None if imported
     per_sample = run.seconds / info.n_samples
+    finite_errors = errors.max_error[np.isfinite(errors.max_error)]
     step_means = np.array([np.nan if v is None else v for v in summary["rel_l2"]])
     return {
         "rel_l2": _finite_mean(step_means),
@@ -230,14 +231,12 @@ def rollout_metrics(
         "rel_l2_max": float(finite.max()) if len(finite) else None,
         "one_step_rel_l2": _finite_mean(run.one_step_rel_l2),
         "rmse": _finite_mean(errors.rmse),
-        "max_error": float(np.nanmax(errors.max_error))
-        if np.isfinite(errors.max_error).any()
-        else None,
+        "max_error": float(finite_errors.max()) if len(finite_errors) else None,
         "mean_baseline_rel_l2": float(run.baseline_rel_l2.mean()),
         "n_samples": info.n_samples,
         "inference_seconds_per_sample": per_sample,
         "solver_seconds_per_sample": solver_seconds,
-        "speedup_vs_solver": solver_seconds / per_sample if per_sample > 0 else None,
+        "speedup_vs_solver": solver_seconds / per_sample if solver_seconds and per_sample else None,
         "rollout": summary,
     }
 

@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def snapshot_steps(horizon: int, count: int = 4) -> list[int]:
@@ -35,6 +36,7 @@ def plot_error_curve(path: Path, summary: dict[str, Any]) -> Path:
     bottom.plot(steps, corr, marker=".", color="tab:green")
     bottom.set_ylabel("correlation")
     bottom.set_xlabel(f"rollout step (window {summary['window']})")
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(f"rollout error; blow-ups: {summary['blow_ups']}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
