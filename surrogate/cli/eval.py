@@ -25,6 +25,8 @@ SHOWN = {
     "frmse_low": "fRMSE low wavenumbers",
     "frmse_mid": "fRMSE mid wavenumbers",
     "frmse_high": "fRMSE high wavenumbers",
+    "one_step_rel_l2": "one-step relative L2 (teacher forced)",
+    "rel_l2_full": "relative L2 of whole trajectories (FNO convention)",
     "n_samples": "samples",
     "inference_seconds_per_sample": "inference s/sample",
     "solver_seconds_per_sample": "solver s/sample",
@@ -41,7 +43,16 @@ def _print_metrics(metrics: dict[str, Any], run_dir: str) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, label in SHOWN.items():
-        table.add_row(label, format_value(metrics[key]))
+        if key in metrics:
+            table.add_row(label, format_value(metrics[key]))
+    rollout = metrics.get("rollout")
+    if rollout:
+        table.add_row("rollout horizon (steps)", format_value(rollout["horizon"]))
+        table.add_row(
+            f"first step above {rollout['threshold']:g}",
+            format_value(rollout["steps_to_threshold"]),
+        )
+        table.add_row("rollouts that blew up", format_value(rollout["blow_ups"]))
     Console().print(table)
     print(f"metrics: {run_dir}/metrics.json, report: {run_dir}/report.md")
 

@@ -1,4 +1,9 @@
-"""LightningDataModule over a dataset directory: train / validation loaders with lazy reads."""
+"""LightningDataModule over a dataset directory: train / validation loaders with lazy reads.
+
+Time-dependent datasets are split by trajectory, never by time step, and served as windows
+(surrogate/data/temporal.py): training samples unroll `options.unroll` steps, validation
+samples one step (teacher forced), so val/rel_l2 is the one-step error whatever the unroll.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,11 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from surrogate.data.reader import FieldDataset, SplitInfo, read_split_info
 from surrogate.data.schema import split_filename
+from surrogate.data.temporal import TemporalOptions, WindowDataset
 from surrogate.errors import UserError
 
 
@@ -17,13 +23,21 @@ class FieldDataModule(L.LightningDataModule):
     """Trains on train.h5; validates on valid.h5, or on a seeded `val_fraction` held out of train."""
 
     def __init__(
-        self, dataset_dir: Path, batch_size: int, num_workers: int, val_fraction: float, seed: int
+        self,
+        dataset_dir: Path,
+        batch_size: int,
+        num_workers: int,
+        val_fraction: float,
+        seed: int,
+        temporal: TemporalOptions | None = None,
     ) -> None:
         super().__init__()
         self.dataset_dir = dataset_dir
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.train_info: SplitInfo = read_split_info(dataset_dir, "train")
+        self.temporal = temporal or TemporalOptions()
+        self.temporal.check_fits(self.train_info.time_steps, self.train_info.path)
         valid_path = dataset_dir / split_filename("valid")
         n = self.train_info.n_samples
         if valid_path.is_file():
@@ -42,16 +56,22 @@ class FieldDataModule(L.LightningDataModule):
             self.train_indices = np.sort(order[n_val:])
             self.val_indices = np.sort(order[:n_val])
 
+    def _dataset(self, path: Path, indices: np.ndarray | None, unroll: int) -> Dataset:
+        if not self.train_info.temporal:
+            return FieldDataset(path, indices)
+        return WindowDataset(path, indices, self.temporal.window, unroll)
+
     def train_dataloader(self) -> DataLoader:
-        dataset = FieldDataset(self.train_info.path, self.train_indices)
+        dataset = self._dataset(self.train_info.path, self.train_indices, self.temporal.unroll)
         return self._loader(dataset, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         if self.valid_info is not None:
-            return self._loader(FieldDataset(self.valid_info.path), shuffle=False)
-        return self._loader(FieldDataset(self.train_info.path, self.val_indices), shuffle=False)
+            return self._loader(self._dataset(self.valid_info.path, None, 1), shuffle=False)
+        dataset = self._dataset(self.train_info.path, self.val_indices, 1)
+        return self._loader(dataset, shuffle=False)
 
-    def _loader(self, dataset: FieldDataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,

@@ -38,22 +38,32 @@ class ChannelNormalizer(nn.Module):
 
 
 def fit_statistics(
-    path: Path, key: str, indices: np.ndarray, block: int = 64
+    path: Path, key: str, indices: np.ndarray, block: int = 64, changes: bool = False
 ) -> dict[str, np.ndarray]:
     """Per-channel mean and std, and the pointwise mean field, of `key` over `indices`.
 
-    Reads `block` samples at a time (float64 sums) so the split never has to fit in memory.
+    Trajectories (N, T, C, *spatial) count every state as one sample; `changes=True` fits the
+    increments u[t+1] - u[t] instead, which predicting the change normalises by. Reads `block`
+    samples at a time (float64 sums) so the split never has to fit in memory.
     """
     indices = np.sort(np.asarray(indices))
     with h5py.File(path, "r") as file:
         data = file[key]
-        total = np.zeros(data.shape[1:], np.float64)
-        total_sq = np.zeros(data.shape[1], np.float64)
+        temporal = key == "outputs" and int(file.attrs.get("time_steps", 0)) > 0
+        if changes and not temporal:
+            raise ValueError(f"{path}: increments exist only for trajectories")
+        state_shape = data.shape[2:] if temporal else data.shape[1:]
+        total = np.zeros(state_shape, np.float64)
+        total_sq = np.zeros(state_shape[0], np.float64)
+        count = 0
         for start in range(0, len(indices), block):
             chunk = data[indices[start : start + block]].astype(np.float64)
+            if temporal:
+                chunk = np.diff(chunk, axis=1) if changes else chunk
+                chunk = chunk.reshape(-1, *state_shape)
             total += chunk.sum(axis=0)
             total_sq += (chunk**2).sum(axis=tuple(i for i in range(chunk.ndim) if i != 1))
-    count = len(indices)
+            count += len(chunk)
     field_mean = total / count
     per_point = count * int(np.prod(field_mean.shape[1:]))
     mean = field_mean.reshape(field_mean.shape[0], -1).mean(axis=1)

@@ -88,7 +88,8 @@ def write_report(
         f"- resolution: {resolution} (trained on {trained}"
         + ("; zero-shot on a resolution it was not trained on)" if resolution != trained else ")"),
     ]
-    sections = [_metric_section(metrics), _speed_section(metrics)]
+    sections = [_metric_section(metrics)] if "per_sample" in metrics else []
+    sections.append(_speed_section(metrics))
     if figures:
         sections.append(_figure_section(run_dir, figures))
     sections += extra_sections

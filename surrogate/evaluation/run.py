@@ -230,6 +230,10 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, run_dir: Path) -> dict[str,
     spacing = [float(np.diff(axis).mean()) for axis in coords]
     device = _device(str(cfg.device))
     module.to(device)
+    if info.temporal or module.temporal:
+        from surrogate.evaluation.rollout import evaluate_rollout
+
+        return evaluate_rollout(cfg, module, info, device, ckpt, run_dir)
 
     values, inference_seconds = _measure(module, info, device, cfg, spacing)
     if not np.all(np.isfinite(values["rel_l2"])):

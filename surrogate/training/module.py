@@ -1,8 +1,12 @@
 """The LightningModule shared by every operator: normalise, predict, decode, compare.
 
-Its hyper-parameters (model config, data description, optimiser) and its buffers (normaliser
-statistics, the training mean field) make a checkpoint self-describing: `OperatorModule.
-load_from_checkpoint(path)` rebuilds the model with nothing else.
+Its hyper-parameters (model config, data description, optimiser, temporal options) and its
+buffers (normaliser statistics, the training mean field) make a checkpoint self-describing:
+`OperatorModule.load_from_checkpoint(path)` rebuilds the model with nothing else.
+
+On time-dependent data (`temporal` set) the model is a one-step map: (fields fixed in time,
+the last `window` states) -> the next state, or the change added to the last state. Training
+unrolls it `unroll` steps; with `pushforward` only the last step carries gradients.
 """
 
 from __future__ import annotations
@@ -26,30 +30,82 @@ class OperatorModule(L.LightningModule):
         optim: dict[str, Any],
         scheduler: dict[str, Any],
         loss: str = "rel_l2",
+        temporal: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         in_channels, out_channels = len(data["input_names"]), len(data["output_names"])
         spatial = tuple(data["spatial_shape"])
-        self.model = build_model(model, in_channels, out_channels, len(spatial))
+        self.temporal = temporal
+        model_in = in_channels + (temporal["window"] * out_channels if temporal else 0)
+        self.model = build_model(model, model_in, out_channels, len(spatial))
         self.input_norm = ChannelNormalizer(in_channels)
-        self.output_norm = ChannelNormalizer(out_channels)
+        self.output_norm = ChannelNormalizer(out_channels)  # on trajectories: of every state
+        if temporal:
+            self.change_norm = ChannelNormalizer(out_channels)  # of the increments u[t+1] - u[t]
         # Pointwise mean of the training outputs: the "predict the mean" baseline of `eval`.
         self.register_buffer("mean_output", torch.zeros(out_channels, *spatial))
         self.loss_fn = LOSSES[loss]
 
-    def set_statistics(self, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> None:
+    def set_statistics(
+        self,
+        inputs: dict[str, np.ndarray],
+        outputs: dict[str, np.ndarray],
+        changes: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.input_norm.set(inputs["mean"], inputs["std"])
         self.output_norm.set(outputs["mean"], outputs["std"])
         self.mean_output.copy_(torch.as_tensor(outputs["field_mean"], dtype=torch.float32))
+        if changes is not None:
+            self.change_norm.set(changes["mean"], changes["std"])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Physical inputs to physical outputs."""
-        return self.output_norm.decode(self.model(self.input_norm.encode(x)))
+    def forward(self, x: torch.Tensor, states: torch.Tensor | None = None) -> torch.Tensor:
+        """Physical inputs to physical outputs; on trajectories, also the window of states
+        (batch, window, C_out, *spatial) to the next state (batch, C_out, *spatial)."""
+        if states is None:
+            return self.output_norm.decode(self.model(self.input_norm.encode(x)))
+        batch, window = states.shape[:2]
+        encoded = self.output_norm.encode(states.flatten(0, 1)).reshape(
+            batch, window * states.shape[2], *states.shape[3:]
+        )
+        out = self.model(torch.cat([self.input_norm.encode(x), encoded], dim=1))
+        if self.temporal["predict"] == "change":
+            return states[:, -1] + self.change_norm.decode(out)
+        return self.output_norm.decode(out)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
-        x, y = batch
-        pred = self(x)
+    def unroll(
+        self, x: torch.Tensor, states: torch.Tensor, steps: int, pushforward: bool = False
+    ) -> torch.Tensor:
+        """The next `steps` states (batch, steps, C_out, *spatial), each predicted from the
+        window ending at the one before; with `pushforward` all but the last without gradient."""
+        predictions = []
+        for step in range(steps):
+            with torch.set_grad_enabled(
+                torch.is_grad_enabled() and not (pushforward and step < steps - 1)
+            ):
+                pred = self(x, states)
+            predictions.append(pred)
+            states = torch.cat([states[:, 1:], pred.unsqueeze(1)], dim=1)
+        return torch.stack(predictions, dim=1)
+
+    def _predict_batch(
+        self, batch: tuple[torch.Tensor, ...], stage: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(prediction, target) the loss compares: the whole batch output, or on trajectories
+        the unrolled steps (flattened into the batch; with pushforward the last step only)."""
+        if self.temporal is None:
+            x, y = batch
+            return self(x), y
+        x, states, targets = batch
+        pushforward = stage == "train" and self.temporal["pushforward"]
+        pred = self.unroll(x, states, targets.shape[1], pushforward)
+        if pushforward:
+            return pred[:, -1], targets[:, -1]
+        return pred.flatten(0, 1), targets.flatten(0, 1)
+
+    def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
+        pred, y = self._predict_batch(batch, stage)
+        x = batch[0]
         loss = self.loss_fn(pred, y).mean()
         training = stage == "train"
         self.log(

@@ -24,6 +24,7 @@ from surrogate.checks import check_train
 from surrogate.data.datamodule import FieldDataModule
 from surrogate.data.normalizer import fit_statistics
 from surrogate.data.reader import resolve_dataset_dir
+from surrogate.data.temporal import TemporalOptions
 from surrogate.errors import UserError
 from surrogate.training.callbacks import EpochLog, RankLog
 from surrogate.training.loggers import build_logger
@@ -85,16 +86,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     _quiet_lightning()
     run_dir = Path(cfg.paths.output_dir)
     dataset_dir = resolve_dataset_dir(str(cfg.data), cfg.paths.data_dir)
+    container = OmegaConf.to_container(cfg, resolve=True)
+    temporal = TemporalOptions.from_config(container["temporal"])
     datamodule = FieldDataModule(
         dataset_dir,
         batch_size=int(cfg.loader.batch_size),
         num_workers=int(cfg.loader.num_workers),
         val_fraction=float(cfg.val_fraction),
         seed=int(cfg.seed),
+        temporal=temporal,
     )
     info = datamodule.train_info
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    container = OmegaConf.to_container(cfg, resolve=True)
     if cfg.ckpt_path is not None:
         _check_resumable(str(cfg.ckpt_path), container["model"])
     module = OperatorModule(
@@ -106,14 +109,21 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "input_names": list(info.input_names),
             "output_names": list(info.output_names),
             "spatial_shape": list(info.spatial_shape),
+            "time_steps": info.time_steps,
+            "dt": info.dt,
         },
         optim=container["optim"],
         scheduler=container["scheduler"],
         loss=str(cfg.loss),
+        temporal=temporal.as_dict() if info.temporal else None,
     )
+    train_indices = datamodule.train_indices
     module.set_statistics(
-        fit_statistics(info.path, "inputs", datamodule.train_indices),
-        fit_statistics(info.path, "outputs", datamodule.train_indices),
+        fit_statistics(info.path, "inputs", train_indices),
+        fit_statistics(info.path, "outputs", train_indices),
+        fit_statistics(info.path, "outputs", train_indices, changes=True)
+        if info.temporal
+        else None,
     )
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
