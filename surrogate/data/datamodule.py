@@ -9,6 +9,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from surrogate.data.reader import FieldDataset, SplitInfo, read_split_info
+from surrogate.data.sampler import EpochShuffle
 from surrogate.data.schema import split_filename
 from surrogate.errors import UserError
 
@@ -23,6 +24,7 @@ class FieldDataModule(L.LightningDataModule):
         self.dataset_dir = dataset_dir
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.seed = seed
         self.train_info: SplitInfo = read_split_info(dataset_dir, "train")
         valid_path = dataset_dir / split_filename("valid")
         n = self.train_info.n_samples
@@ -44,18 +46,18 @@ class FieldDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         dataset = FieldDataset(self.train_info.path, self.train_indices)
-        return self._loader(dataset, shuffle=True)
+        return self._loader(dataset, sampler=EpochShuffle(len(dataset), self.seed))
 
     def val_dataloader(self) -> DataLoader:
         if self.valid_info is not None:
-            return self._loader(FieldDataset(self.valid_info.path), shuffle=False)
-        return self._loader(FieldDataset(self.train_info.path, self.val_indices), shuffle=False)
+            return self._loader(FieldDataset(self.valid_info.path))
+        return self._loader(FieldDataset(self.train_info.path, self.val_indices))
 
-    def _loader(self, dataset: FieldDataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: FieldDataset, sampler: EpochShuffle | None = None) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
