@@ -47,7 +47,7 @@ def stage_app(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Calla
                 if os.environ.get("HYDRA_FULL_ERROR") == "1":
                     raise
                 logging.getLogger("surrogate").debug("user error", exc_info=True)
-                print(f"error: {one_line(error)}", file=sys.stderr, flush=True)
+                print(f"error: {error}", file=sys.stderr, flush=True)
                 sys.exit(error.exit_code)
 
         @functools.wraps(stage)
@@ -58,11 +58,3 @@ def stage_app(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Calla
         return main
 
     return decorate
-
-
-def one_line(error: UserError) -> str:
-    """The message of a UserError, also when a DataLoader worker re-raised it with a traceback."""
-    lines = str(error).strip().splitlines()
-    if len(lines) > 1 and lines[-1].startswith(f"{UserError.__module__}."):
-        return lines[-1].partition(": ")[2]
-    return " ".join(lines)
