@@ -197,7 +197,7 @@ def samples_done(partial: Path) -> int:
         return 0
 
 
-GENERATE = ["pde.resolution=16", "n_train=400", "n_test=0", "name=big", "flush_seconds=0.05"]
+GENERATE = ["pde.resolution=16", "n_train=1000", "n_test=0", "name=big", "flush_seconds=0.05"]
 
 
 def test_generation_interrupted_with_sigint_resumes_to_the_identical_file(tmp_path):
@@ -211,7 +211,7 @@ def test_generation_interrupted_with_sigint_resumes_to_the_identical_file(tmp_pa
     )
     partial = tmp_path / "b" / "data" / "big" / "train.h5.partial"
     deadline = time.monotonic() + 120
-    while samples_done(partial) < 20 and time.monotonic() < deadline:
+    while samples_done(partial) < 20 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
@@ -224,8 +224,8 @@ def test_generation_interrupted_with_sigint_resumes_to_the_identical_file(tmp_pa
     resumed = subprocess.run(command, cwd=tmp_path / "b", capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     log = resumed.stdout + resumed.stderr
-    done = re.search(r"resuming .*: (\d+) of 400 samples already done", log)
-    assert done and 0 < int(done.group(1)) < 400, "the interrupt did not land mid-run"
+    done = re.search(r"resuming .*: (\d+) of 1000 samples already done", log)
+    assert done and 0 < int(done.group(1)) < 1000, "the interrupt did not land mid-run"
     final = "data/big/train.h5"
     assert bytes_without_timings(tmp_path / "a" / final) == bytes_without_timings(
         tmp_path / "b" / final
