@@ -61,12 +61,12 @@ def require_name(cfg: DictConfig, key: str) -> str:
 
 
 def check_generate(cfg: DictConfig) -> None:
+    require_int(cfg, "pde.resolution", minimum=3)  # before name, which defaults to use it
     require_name(cfg, "name")
     require_int(cfg, "seed", minimum=0)
     counts = [require_int(cfg, f"n_{split}", minimum=0) for split in ("train", "valid", "test")]
     if sum(counts) == 0:
         raise UserError("n_train, n_valid and n_test are all 0; ask for at least one sample")
-    require_int(cfg, "pde.resolution", minimum=3)
     require_float(cfg, "solver.rtol", above=0.0, at_most=1.0)
     require_int(cfg, "workers", minimum=1)
     require_int(cfg, "segment", minimum=1)

@@ -29,8 +29,12 @@ def test_stage_help_shows_hydra_help_and_config(tmp_path):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["generate", "foo=1"], 1, "Could not override 'foo'"),
-        (["train", "model=nope", "data=x"], 1, "Could not find 'model/nope'"),
+        (["generate", "foo=1"], 2, "error: unknown key foo; choose one of: pde, solver"),
+        (
+            ["train", "model=nope", "data=x"],
+            2,
+            "error: model=nope is unknown; choose one of: deeponet",
+        ),
         (["train", "data=nope"], 2, "error: dataset 'nope' not found"),
         (["generate", "pde.resolution=2"], 2, "error: pde.resolution=2 must be >= 3"),
         (["generate", "pde.resolution=abc"], 2, "error: pde.resolution='abc' must be an integer"),

@@ -13,6 +13,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from surrogate.cli.config_errors import composed, composition_errors_as_one_line
 from surrogate.errors import UserError
 
 
@@ -26,7 +27,8 @@ def config_dir() -> str:
 
 
 def stage_app(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
-    """Wrap a stage function as a Hydra app whose user errors end in one line and exit code 2.
+    """Wrap a stage function as a Hydra app whose user errors end in one line and exit code 2
+    (130 when interrupted), as do Hydra's errors in composing the config.
 
     With HYDRA_FULL_ERROR=1 the exception propagates with its full traceback instead.
     """
@@ -35,15 +37,24 @@ def stage_app(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Calla
         @hydra.main(config_path=config_dir(), config_name=config_name, version_base="1.3")
         @functools.wraps(stage)
         def run(cfg: DictConfig) -> Any:
+            composed()
             try:
                 return stage(cfg)
+            except KeyboardInterrupt:
+                print("error: interrupted", file=sys.stderr, flush=True)
+                sys.exit(130)
             except UserError as error:
                 if os.environ.get("HYDRA_FULL_ERROR") == "1":
                     raise
                 logging.getLogger("surrogate").debug("user error", exc_info=True)
                 print(f"error: {error}", file=sys.stderr, flush=True)
-                sys.exit(2)
+                sys.exit(error.exit_code)
 
-        return run
+        @functools.wraps(stage)
+        def main() -> Any:
+            with composition_errors_as_one_line(config_name):
+                return run()
+
+        return main
 
     return decorate

@@ -14,6 +14,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from surrogate.data.reader import FieldDataset, SplitInfo, read_split_info
+from surrogate.data.sampler import EpochShuffle
 from surrogate.data.schema import split_filename
 from surrogate.data.temporal import TemporalOptions, WindowDataset
 from surrogate.errors import UserError
@@ -35,6 +36,7 @@ class FieldDataModule(L.LightningDataModule):
         self.dataset_dir = dataset_dir
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.seed = seed
         self.train_info: SplitInfo = read_split_info(dataset_dir, "train")
         self.temporal = temporal or TemporalOptions()
         self.temporal.check_fits(self.train_info.time_steps, self.train_info.path)
@@ -63,19 +65,18 @@ class FieldDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         dataset = self._dataset(self.train_info.path, self.train_indices, self.temporal.unroll)
-        return self._loader(dataset, shuffle=True)
+        return self._loader(dataset, sampler=EpochShuffle(len(dataset), self.seed))
 
     def val_dataloader(self) -> DataLoader:
         if self.valid_info is not None:
-            return self._loader(self._dataset(self.valid_info.path, None, 1), shuffle=False)
-        dataset = self._dataset(self.train_info.path, self.val_indices, 1)
-        return self._loader(dataset, shuffle=False)
+            return self._loader(self._dataset(self.valid_info.path, None, 1))
+        return self._loader(self._dataset(self.train_info.path, self.val_indices, 1))
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, sampler: EpochShuffle | None = None) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

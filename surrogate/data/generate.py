@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from surrogate.checks import check_generate
 from surrogate.data.chains import plan_chains, solve_chains, solve_order, timed
+from surrogate.data.disk import generation_faults, stop_if_interrupted
 from surrogate.data.schema import SPLITS, split_filename
 from surrogate.data.writer import SplitWriter
 from surrogate.errors import UserError
@@ -120,7 +121,7 @@ def generate(cfg: DictConfig) -> dict[str, dict[str, float]]:
     sizes = {split: int(cfg[f"n_{split}"]) for split in SPLITS}
     lock_name = ".lock" if shard is None else f".lock-shard-{shard[0]}-of-{shard[1]}"
 
-    with dataset_lock(directory, lock_name):
+    with generation_faults(directory), dataset_lock(directory, lock_name):
         existing = [
             directory / split_filename(s)
             for s in SPLITS
@@ -198,6 +199,7 @@ def _generate_split(
                 iterations.append(result.iterations)
                 seconds.append(result.seconds)
                 advance(np.mean(iterations))
+                stop_if_interrupted()
         writer.finish()
     finally:
         writer.close()

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from surrogate.data.schema import READABLE_VERSIONS, split_filename
+from surrogate.data.integrity import verify_samples
+from surrogate.data.schema import READABLE_VERSIONS, SCHEMA_VERSION, split_filename
 from surrogate.errors import UserError
 
 
@@ -79,6 +80,8 @@ def read_split_info(dataset_dir: Path, split: str) -> SplitInfo:
             attrs = dict(file.attrs)
             input_shape = file["inputs"].shape
             output_shape = file["outputs"].shape
+            if attrs.get("schema_version") == SCHEMA_VERSION and attrs.get("complete", False):
+                verify_samples(file, path)
     except (OSError, KeyError) as error:
         raise UserError(
             f"{path} is not a readable surrogate dataset ({error}); delete it and generate it again"

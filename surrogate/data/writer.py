@@ -1,9 +1,11 @@
 """Resumable writer of one dataset split.
 
 Samples are written by index into `<split>.h5.partial`; a `completed` bitmap records which are
-done and the file is flushed regularly, so a killed run resumes where it stopped. Only when every
-sample is written is `complete` set, the file flushed and renamed to `<split>.h5`: a file under
-the final name is always complete.
+done and the file is flushed regularly, so a killed run resumes where it stopped. A sample's bit
+is set only after its data has been flushed, so a crash never marks a sample done that is not.
+Only when every sample is written is `complete` set, the file flushed, synced to disk and renamed
+to `<split>.h5`: a file under the final name is always complete. Fields carry Fletcher-32
+checksums, so a damaged file fails to read instead of giving wrong numbers.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class SplitWriter:
         self.n_samples = n_samples
         self.flush_seconds = flush_seconds
         self._last_flush = time.monotonic()
+        self._unmarked: list[int] = []  # written, but not yet flushed and marked completed
         self.file = self._open_or_create(spec, grid, dict(attrs))
 
     def _open_or_create(
@@ -69,7 +72,27 @@ class SplitWriter:
     def _create(
         self, spec: FieldSpec, grid: Mapping[str, np.ndarray], attrs: dict[str, object]
     ) -> h5py.File:
+        """A new partial file with all its space allocated now, so that a full disk or a file
+        size limit stops the run here, before any solve, and never corrupts it mid-run."""
         file = h5py.File(self.partial, "w", track_order=False)
+        try:
+            self._layout(file, spec, grid, attrs)
+            file.flush()
+        except BaseException:
+            try:
+                file.close()
+            finally:
+                self.partial.unlink(missing_ok=True)
+            raise
+        return file
+
+    def _layout(
+        self,
+        file: h5py.File,
+        spec: FieldSpec,
+        grid: Mapping[str, np.ndarray],
+        attrs: dict[str, object],
+    ) -> None:
         n = self.n_samples
         for key, value in attrs.items():
             file.attrs[key] = value
@@ -82,28 +105,32 @@ class SplitWriter:
         file.attrs["time_steps"] = spec.time_steps
         file.attrs["dt"] = spec.dt
         inputs = (len(spec.input_names), *spec.spatial_shape)
-        file.create_dataset(
-            "inputs", shape=(n, *inputs), dtype="float32", chunks=(1, *inputs), track_times=False
-        )
         outputs = spec.output_shape
-        chunk = (1, 1, *outputs[1:]) if spec.time_steps else (1, *outputs)
-        file.create_dataset(
-            "outputs", shape=(n, *outputs), dtype="float32", chunks=chunk, track_times=False
-        )
+        chunks = {
+            "inputs": (1, *inputs),
+            "outputs": (1, 1, *outputs[1:]) if spec.time_steps else (1, *outputs),
+        }
+        for key, shape in (("inputs", inputs), ("outputs", outputs)):
+            file.create_dataset(
+                key,
+                shape=(n, *shape),
+                dtype="float32",
+                chunks=chunks[key],
+                fletcher32=True,
+                **_allocated_now(),
+            )
         if spec.time_steps:
             times = spec.dt * np.arange(spec.time_steps, dtype=np.float64)
-            file.create_dataset("times", data=times, track_times=False)
+            file.create_dataset("times", data=times, **_allocated_now())
         for axis, coords in grid.items():
             file.create_dataset(
                 f"grid/{axis}", data=np.asarray(coords, np.float64), track_times=False
             )
         for name in spec.param_names:
-            file.create_dataset(f"params/{name}", shape=(n,), dtype="float64", track_times=False)
+            file.create_dataset(f"params/{name}", shape=(n,), dtype="float64", **_allocated_now())
         for name, dtype in SOLVER_STATS.items():
-            file.create_dataset(f"solver/{name}", shape=(n,), dtype=dtype, track_times=False)
-        file.create_dataset("completed", shape=(n,), dtype="uint8", track_times=False)
-        file.flush()
-        return file
+            file.create_dataset(f"solver/{name}", shape=(n,), dtype=dtype, **_allocated_now())
+        file.create_dataset("completed", shape=(n,), dtype="uint8", **_allocated_now())
 
     def pending(self) -> list[int]:
         missing = [int(i) for i in np.flatnonzero(self.file["completed"][:] == 0)]
@@ -120,8 +147,8 @@ class SplitWriter:
             for index in done:
                 for key in keys:
                     self.file[key][index] = source[key][index]
-                self.file["completed"][index] = 1
-        self.file.flush()
+                self._unmarked.append(int(index))
+        self.flush()
         return len(done)
 
     def write(
@@ -139,25 +166,55 @@ class SplitWriter:
             file[f"params/{name}"][index] = value
         for name in SOLVER_STATS:
             file[f"solver/{name}"][index] = getattr(result, name)
-        file["completed"][index] = 1
+        self._unmarked.append(index)
         if time.monotonic() - self._last_flush > self.flush_seconds:
-            file.flush()
-            self._last_flush = time.monotonic()
+            self.flush()
+
+    def flush(self) -> None:
+        """Flush the written samples, then mark them completed and flush the marks."""
+        self.file.flush()
+        if self._unmarked:
+            completed = self.file["completed"]
+            for index in self._unmarked:
+                completed[index] = 1
+            self._unmarked.clear()
+            self.file.flush()
+        self._last_flush = time.monotonic()
 
     def finish(self) -> None:
         """Mark complete and move into place; refuses if any sample is missing."""
+        self.flush()
         completed = self.file["completed"][:]
         wanted = range(self.n_samples) if self.subset is None else self.subset
         missing = sum(1 for i in wanted if not completed[i])
         if missing:
             raise RuntimeError(f"{self.partial}: {missing} samples not written")
         self.file.attrs["complete"] = True
-        self.file.flush()
         self.file.close()
+        _sync(self.partial)
         os.replace(self.partial, self.path)
+        _sync(self.path.parent)
 
     def close(self) -> None:
         """Flush and close without completing (the partial file stays for a resume)."""
         if self.file.id.valid:
-            self.file.flush()
-            self.file.close()
+            try:
+                self.flush()
+            finally:
+                self.file.close()
+
+
+def _allocated_now() -> dict[str, object]:
+    """create_dataset options that write every byte of the dataset at creation."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    return {"dcpl": dcpl, "fill_time": "alloc", "track_times": False}
+
+
+def _sync(path: Path) -> None:
+    """fsync a file or directory, so a rename never reaches the disk before the data."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

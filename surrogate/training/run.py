@@ -27,6 +27,7 @@ from surrogate.data.reader import resolve_dataset_dir
 from surrogate.data.temporal import TemporalOptions
 from surrogate.errors import UserError
 from surrogate.training.callbacks import EpochLog, RankLog
+from surrogate.training.faults import FaultGuard, interruptible
 from surrogate.training.loggers import build_logger
 from surrogate.training.module import OperatorModule
 
@@ -137,7 +138,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.compile:
         module.model.compile()
     on_terminal = sys.stdout.isatty()
-    callbacks = [checkpoint, RankLog()]
+    guard = FaultGuard(resumed_from=cfg.ckpt_path)
+    callbacks = [checkpoint, RankLog(), guard]
     callbacks += [RichProgressBar(), RichModelSummary()] if on_terminal else [EpochLog()]
     if cfg.early_stopping.patience is not None:
         callbacks.append(
@@ -164,7 +166,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         sum(p.numel() for p in module.parameters()),
     )
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    with interruptible(guard):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     metrics = trainer.callback_metrics
     result = {
         "model": str(cfg.model.name),

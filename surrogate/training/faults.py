@@ -1,0 +1,89 @@
+"""Training faults: a non-finite loss or model stops the run before it can be checkpointed, and
+Ctrl-C (SIGINT) ends in one line that says how to resume.
+
+Lightning runs `ModelCheckpoint` after every other callback, so the checks here, made in the
+same hooks, stop the run before a NaN model overwrites `last.ckpt`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from surrogate.errors import Interrupted, UserError
+
+
+class FaultGuard(L.Callback):
+    """Raises a UserError naming the last good checkpoint when training stops being finite."""
+
+    def __init__(self, resumed_from: str | None = None) -> None:
+        self.resumed_from = resumed_from
+        self.saved: tuple[str, int] | None = None  # (path, epoch) of the last checkpoint saved
+        self.interrupted = False
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, index: int
+    ) -> None:
+        loss = outputs["loss"] if isinstance(outputs, Mapping) else outputs
+        if loss is not None:
+            self._stop_unless(trainer, bool(torch.isfinite(loss).all()), f"loss {loss.item()}")
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._check_model(trainer, module)
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._check_model(trainer, module)
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        dirpath = getattr(trainer.checkpoint_callback, "dirpath", None) or "."
+        self.saved = (str(Path(dirpath) / "last.ckpt"), trainer.current_epoch)
+
+    def on_exception(
+        self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException
+    ) -> None:
+        self.interrupted = isinstance(exception, KeyboardInterrupt)
+
+    def last_good(self) -> str:
+        if self.saved is not None:
+            return f"the last good checkpoint is {self.saved[0]} (epoch {self.saved[1]})"
+        if self.resumed_from is not None:
+            return f"the last good checkpoint is {self.resumed_from}"
+        return "no checkpoint was saved before"
+
+    def _check_model(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        finite = all(bool(torch.isfinite(p).all()) for p in module.parameters())
+        self._stop_unless(trainer, finite, "model weights")
+
+    def _stop_unless(self, trainer: L.Trainer, finite: bool, what: str) -> None:
+        if not trainer.strategy.reduce_boolean_decision(not finite, all=False):
+            return
+        raise UserError(
+            f"training stopped at epoch {trainer.current_epoch}, step {trainer.global_step}: "
+            f"non-finite {what}; {self.last_good()}. Lower optim.lr or set "
+            "trainer.gradient_clip_val and resume from it with ckpt_path=, or check the data"
+        )
+
+
+@contextmanager
+def interruptible(guard: FaultGuard) -> Iterator[None]:
+    """Lightning turns Ctrl-C into a graceful shutdown and exit(1); say how to resume instead."""
+    try:
+        yield
+    except SystemExit:
+        if not guard.interrupted:
+            raise
+        if guard.saved is not None:
+            how = f"resume with ckpt_path={guard.saved[0]}"
+        elif guard.resumed_from is not None:
+            how = f"resume with ckpt_path={guard.resumed_from}"
+        else:
+            how = "no checkpoint was saved yet: run the same command again"
+        raise Interrupted(f"training interrupted; {how}") from None
