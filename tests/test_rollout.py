@@ -45,7 +45,8 @@ def advect_test(tmp_path_factory: pytest.TempPathFactory):
 
 def evaluate_fake(step, info, window: int = 2, threshold: float = 0.1, blow_up: float = 1e3):
     module = Fake(step, window, info.spatial_shape)
-    run = run_rollouts(module, info, torch.device("cpu"), 3, blow_up, shown=2)
+    spacing = [1.0 / n for n in info.spatial_shape]
+    run = run_rollouts(module, info, torch.device("cpu"), 3, blow_up, 2, spacing, (4, 12))
     metrics = rollout_metrics(run, info, threshold, window)
     json.dumps(metrics, allow_nan=False)  # strict JSON: no NaN or Infinity anywhere
     return metrics, run
@@ -58,6 +59,7 @@ def test_an_exact_model_has_zero_error_and_correlation_one(advect_test):
     np.testing.assert_allclose(rollout["rel_l2"], 0, atol=1e-6)
     np.testing.assert_allclose(rollout["correlation"], 1, atol=1e-6)
     assert metrics["rel_l2"] < 1e-6 and metrics["one_step_rel_l2"] < 1e-6
+    assert max(metrics[name] for name in ("rel_h1", "nrmse", "brmse", "frmse_low")) < 1e-6
     assert rollout["steps_to_threshold"] is None and rollout["blow_ups"] == 0
     assert metrics["n_samples"] == 4 and metrics["solver_seconds_per_sample"] == SOLVER_SECONDS
     assert metrics["mean_baseline_rel_l2"] == pytest.approx(1.0)  # the zero field
@@ -85,6 +87,10 @@ def test_a_constant_drift_grows_the_error_linearly(tmp_path):
     assert rollout["steps_to_threshold"] == 3
     assert metrics["rel_l2"] == pytest.approx(0.04 * 3.5, rel=1e-5)
     assert metrics["one_step_rel_l2"] == pytest.approx(0.04, rel=1e-5)
+    # The field metrics average each trajectory's steps: an error of 0.08 n on a field of 2.
+    assert metrics["nrmse"] == pytest.approx(0.04 * 3.5, rel=1e-5)
+    assert metrics["brmse"] == pytest.approx(0.08 * 3.5, rel=1e-5)
+    assert metrics["per_sample"]["rel_h1"]["max"] == pytest.approx(0.04 * 3.5, rel=1e-5)
     assert metrics["rollout"]["trajectories_alive"] == [2] * 6
 
 

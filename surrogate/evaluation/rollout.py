@@ -15,6 +15,7 @@ import csv
 import json
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +28,17 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from surrogate.checks import require_float, require_int
-from surrogate.data.reader import SplitInfo, read_solver_stats
+from surrogate.data.reader import SplitInfo, read_grid, read_solver_stats
 from surrogate.errors import UserError
+from surrogate.evaluation.metrics import LABELS, distribution, per_sample_metrics
 from surrogate.evaluation.report import Section, format_value, markdown_table, write_report
 from surrogate.training.losses import relative_l2
 from surrogate.training.module import OperatorModule
 
 log = logging.getLogger("surrogate.eval")
+
+# Rollout-specific definitions of these (over steps, blow-ups excluded) are set below instead.
+NOT_FROM_FIELDS = ("rel_l2", "rmse", "max_error")
 
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -142,6 +147,23 @@ def _mean_field(module: OperatorModule, spatial: tuple[int, ...]) -> torch.Tenso
     return mean
 
 
+def trajectory_field_metrics(
+    pred: torch.Tensor, truth: torch.Tensor, spacing: list[float], bands: tuple[int, int]
+) -> dict[str, np.ndarray]:
+    """The steady metrics (relative H1, nRMSE, bRMSE, fRMSE bands...) of every predicted state,
+    averaged over each trajectory's steps before any blow-up: {name: (B,)}."""
+    batch, horizon = pred.shape[:2]
+    metrics = per_sample_metrics(pred.flatten(0, 1), truth.flatten(0, 1), spacing, *bands)
+    result = {}
+    for name, values in metrics.items():
+        steps = values.view(batch, horizon).cpu().numpy()
+        finite = np.isfinite(steps)
+        total = np.where(finite, steps, 0.0).sum(axis=1)
+        count = finite.sum(axis=1)
+        result[name] = np.divide(total, count, out=np.full(batch, np.nan), where=count > 0)
+    return result
+
+
 @dataclass
 class RolloutRun:
     """What rolling a checkpoint over a split gives: errors, side metrics, drawn trajectories."""
@@ -150,6 +172,7 @@ class RolloutRun:
     one_step_rel_l2: np.ndarray  # (N * H,) teacher forced
     baseline_rel_l2: np.ndarray  # (N,) predicting the training mean state at every step
     seconds: float  # rollouts only
+    fields: dict[str, np.ndarray]  # every field metric (LABELS) per trajectory, over its steps
     shown: list[tuple[int, np.ndarray, np.ndarray]]  # (index, truth (H, C, *s), prediction)
 
 
@@ -171,12 +194,15 @@ def run_rollouts(
     batch_size: int,
     blow_up: float,
     shown: int,
+    spacing: list[float],
+    bands: tuple[int, int],
 ) -> RolloutRun:
     """Roll the model over every trajectory of the split, `batch_size` trajectories at a time."""
     window = int(module.temporal["window"])
     horizon = info.time_steps - window
     mean_field = _mean_field(module, info.spatial_shape).to(device)
     parts, one_step, baseline, drawn = [], [], [], []
+    fields: dict[str, list[np.ndarray]] = defaultdict(list)
     seconds = 0.0
     with torch.inference_mode(), h5py.File(info.path, "r") as file:
         for start in range(0, info.n_samples, batch_size):
@@ -189,6 +215,8 @@ def run_rollouts(
             seconds += took
             target = truth[:, window:]
             parts.append(step_errors(pred, target, blown))
+            for name, values in trajectory_field_metrics(pred, target, spacing, bands).items():
+                fields[name].append(values)
             forced = [
                 module(static, truth[:, t - window : t]) for t in range(window, len(truth[0]))
             ]
@@ -205,6 +233,7 @@ def run_rollouts(
         one_step_rel_l2=torch.cat(one_step).cpu().numpy(),
         baseline_rel_l2=torch.cat(baseline).cpu().numpy(),
         seconds=seconds,
+        fields={name: np.concatenate(chunks) for name, chunks in fields.items()},
         shown=drawn,
     )
 
@@ -224,7 +253,10 @@ def rollout_metrics(
     per_sample = run.seconds / info.n_samples
     finite_errors = errors.max_error[np.isfinite(errors.max_error)]
     step_means = np.array([np.nan if v is None else v for v in summary["rel_l2"]])
+    distributions = {name: distribution(values) for name, values in run.fields.items()}
     return {
+        **{name: distributions[name]["mean"] for name in LABELS if name not in NOT_FROM_FIELDS},
+        "per_sample": distributions,
         "rel_l2": _finite_mean(step_means),
         "rel_l2_full": _finite_mean(errors.full_rel_l2),
         "rel_l2_std": float(finite.std()) if len(finite) else None,
@@ -242,14 +274,17 @@ def rollout_metrics(
     }
 
 
-def write_tables(run_dir: Path, errors: StepErrors) -> None:
-    """per_sample.csv (one row per trajectory) and rollout_rel_l2.csv (trajectory x step)."""
+def write_tables(run_dir: Path, errors: StepErrors, fields: dict[str, np.ndarray]) -> None:
+    """per_sample.csv (one row per trajectory: its whole-trajectory relative L2, its blow-up
+    step and every field metric averaged over its steps) and rollout_rel_l2.csv (trajectory x
+    step)."""
     with open(run_dir / "per_sample.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["index", "full_rel_l2", "rmse", "max_error", "blow_up_step"])
+        writer.writerow(["index", "full_rel_l2", "blow_up_step", *fields])
         for index in range(len(errors.blow_up)):
-            values = (errors.full_rel_l2[index], errors.rmse[index], errors.max_error[index])
-            writer.writerow([index, *(f"{v:.6g}" for v in values), int(errors.blow_up[index])])
+            values = (errors.full_rel_l2[index], *(column[index] for column in fields.values()))
+            formatted = [f"{v:.6g}" for v in values]
+            writer.writerow([index, formatted[0], int(errors.blow_up[index]), *formatted[1:]])
     with open(run_dir / "rollout_rel_l2.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["index", *(f"step_{n}" for n in range(1, errors.rel_l2.shape[1] + 1))])
@@ -299,7 +334,9 @@ def evaluate_rollout(
             f"{info.path} has trajectories of {info.time_steps} states: no step is left to "
             f"predict after the model's window of {window}"
         )
-    run = run_rollouts(module, info, device, int(cfg.batch_size), blow_up, shown)
+    spacing = [float(np.diff(axis).mean()) for axis in read_grid(info.path, info.spatial_shape)]
+    bands = (int(cfg.spectral.low), int(cfg.spectral.high))
+    run = run_rollouts(module, info, device, int(cfg.batch_size), blow_up, shown, spacing, bands)
     metrics = rollout_metrics(run, info, threshold, window)
     summary = metrics["rollout"]
     if summary["blow_ups"]:
@@ -328,7 +365,7 @@ def evaluate_rollout(
         }
     )
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    write_tables(run_dir, run.errors)
+    write_tables(run_dir, run.errors, run.fields)
     write_report(run_dir, metrics, figures, [_rollout_section(summary)])
     log.info(
         "rollout over %d steps from a window of %d: mean rel L2 %.4g, one-step %.4g, "
