@@ -45,6 +45,16 @@ def test_interrupted_split_resumes_the_missing_samples_only(tmp_path):
     assert not path.with_name("train.h5.partial").exists()
 
 
+def test_a_sample_is_marked_completed_only_after_its_data_are_flushed(tmp_path):
+    w = writer(tmp_path / "train.h5")
+    w.flush_seconds = 1e9
+    write(w, 2)
+    assert w.file["completed"][2] == 0  # a kill now loses the sample, never keeps it as zeros
+    w.flush()
+    assert w.file["completed"][2] == 1
+    w.close()
+
+
 def test_partial_file_of_another_config_is_started_over(tmp_path):
     path = tmp_path / "train.h5"
     first = writer(path, "cfg-1")

@@ -1,7 +1,8 @@
 """Resumable writer of one dataset split.
 
 Samples are written by index into `<split>.h5.partial`; a `completed` bitmap records which are
-done and the file is flushed regularly, so a killed run resumes where it stopped. Only when every
+done (set only after the samples' data are flushed, so a kill can lose samples but never mark
+one done whose data did not reach the disk) and the file is flushed regularly, so a killed run resumes where it stopped. Only when every
 sample is written is `complete` set, the file flushed and renamed to `<split>.h5`: a file under
 the final name is always complete.
 """
@@ -43,6 +44,7 @@ class SplitWriter:
         self.n_samples = n_samples
         self.flush_seconds = flush_seconds
         self._last_flush = time.monotonic()
+        self._unflushed: list[int] = []  # written, not yet marked in `completed`
         self.file = self._open_or_create(spec, grid, dict(attrs))
 
     def _open_or_create(
@@ -139,13 +141,26 @@ class SplitWriter:
             file[f"params/{name}"][index] = value
         for name in SOLVER_STATS:
             file[f"solver/{name}"][index] = getattr(result, name)
-        file["completed"][index] = 1
+        self._unflushed.append(index)
         if time.monotonic() - self._last_flush > self.flush_seconds:
-            file.flush()
-            self._last_flush = time.monotonic()
+            self.flush()
+
+    def flush(self) -> None:
+        """Data first, then their `completed` marks: HDF5 may put a contiguous dataset's bytes
+        (the bitmap) on disk before cached chunks and their index, so marking a sample done
+        before its data were flushed could leave a resumed file with zeros in its place."""
+        self.file.flush()
+        if self._unflushed:
+            completed = self.file["completed"]
+            for index in self._unflushed:
+                completed[index] = 1
+            self._unflushed.clear()
+            self.file.flush()
+        self._last_flush = time.monotonic()
 
     def finish(self) -> None:
         """Mark complete and move into place; refuses if any sample is missing."""
+        self.flush()
         completed = self.file["completed"][:]
         wanted = range(self.n_samples) if self.subset is None else self.subset
         missing = sum(1 for i in wanted if not completed[i])
@@ -159,5 +174,5 @@ class SplitWriter:
     def close(self) -> None:
         """Flush and close without completing (the partial file stays for a resume)."""
         if self.file.id.valid:
-            self.file.flush()
+            self.flush()
             self.file.close()
