@@ -61,8 +61,8 @@ class TimeDependentFamily(Protocol):
         """The sorting features of the sample `rng` draws (its random fields), without solving."""
         ...
 
-    def simulate(self, rng: np.random.Generator, solver: ChainSolver) -> Trajectory:
-        """Sample from `rng` and compute the stored trajectory."""
+    def simulate(self, rng: np.random.Generator, solver: ChainSolver | None) -> Trajectory:
+        """Sample from `rng` and compute the stored trajectory (`solver` None: no systems)."""
         ...
 
 
