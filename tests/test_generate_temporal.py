@@ -70,7 +70,7 @@ KILL = {
     "heat_transient": ["pde=heat_transient", "pde.resolution=24", "pde.time_steps=8",
                        "solver=gcrodr", "sort=greedy", "n_train=160", "segment=16"],
     "navier_stokes": ["pde=navier_stokes", "pde.resolution=32", "pde.time_steps=3",
-                      "pde.record_dt=0.2", "n_train=160", "segment=16"],
+                      "pde.record_dt=0.5", "n_train=400", "segment=40"],
     "burgers": ["pde=burgers", "pde.resolution=128", "pde.time_steps=6", "n_train=400",
                 "segment=40"],
 }  # fmt: skip

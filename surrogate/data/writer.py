@@ -84,14 +84,17 @@ class SplitWriter:
         file.attrs["time_steps"] = spec.time_steps
         file.attrs["dt"] = spec.dt
         inputs = (len(spec.input_names), *spec.spatial_shape)
-        file.create_dataset(
-            "inputs", shape=(n, *inputs), dtype="float32", chunks=(1, *inputs), track_times=False
-        )
         outputs = spec.output_shape
         chunk = (1, 1, *outputs[1:]) if spec.time_steps else (1, *outputs)
-        file.create_dataset(
-            "outputs", shape=(n, *outputs), dtype="float32", chunks=chunk, track_times=False
-        )
+        for name, shape, chunks in (("inputs", inputs, (1, *inputs)), ("outputs", outputs, chunk)):
+            file.create_dataset(
+                name,
+                shape=(n, *shape),
+                dtype="float32",
+                chunks=chunks,
+                track_times=False,
+                dcpl=self._placement() if self.subset is None else None,
+            )
         if spec.time_steps:
             times = spec.dt * np.arange(spec.time_steps, dtype=np.float64)
             file.create_dataset("times", data=times, track_times=False)
@@ -106,6 +109,17 @@ class SplitWriter:
         file.create_dataset("completed", shape=(n,), dtype="uint8", track_times=False)
         file.flush()
         return file
+
+    @staticmethod
+    def _placement() -> h5py.h5p.PropDCID:
+        """Every chunk's place fixed at creation (no data written, the file stays sparse), so
+        the layout cannot depend on the order of writes: otherwise HDF5 packs chunks under 2 KiB
+        into shared blocks whose fill state a kill loses, and a resumed file holds the same data
+        at other offsets. (Shard files, which hold a subset, allocate as they go.)"""
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+        dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)  # every sample is written before `complete`
+        return dcpl
 
     def pending(self) -> list[int]:
         missing = [int(i) for i in np.flatnonzero(self.file["completed"][:] == 0)]
