@@ -159,6 +159,14 @@ FAMILY_ARGS = {
     "helmholtz": ["pde=helmholtz", "pde.resolution=24"],
     "heat": ["pde=heat", "pde.resolution=21"],
     "darcy3d": ["pde=darcy3d", "pde.resolution=6"],
+    "heat_transient": ["pde=heat_transient", "pde.resolution=8", "pde.time_steps=3"],
+    "navier_stokes": [
+        "pde=navier_stokes",
+        "pde.resolution=16",
+        "pde.time_steps=3",
+        "pde.record_dt=0.05",
+    ],  # fmt: skip
+    "burgers": ["pde=burgers", "pde.resolution=32", "pde.time_steps=3"],
 }
 SOLVER_ARGS = {
     "direct": ["solver=direct"],

@@ -45,6 +45,30 @@ def test_interrupted_split_resumes_the_missing_samples_only(tmp_path):
     assert not path.with_name("train.h5.partial").exists()
 
 
+def test_a_sample_is_marked_completed_only_after_its_data_are_flushed(tmp_path):
+    w = writer(tmp_path / "train.h5")
+    w.flush_seconds = 1e9
+    write(w, 2)
+    assert w.file["completed"][2] == 0  # a kill now loses the sample, never keeps it as zeros
+    w.flush()
+    assert w.file["completed"][2] == 1
+    w.close()
+
+
+def test_the_file_layout_does_not_depend_on_the_order_of_writes(tmp_path):
+    """Chunks are placed at creation, so a run resumed after a kill (which writes in another
+    order) gives the same bytes."""
+    files = []
+    for name, order in (("a", range(6)), ("b", [5, 2, 0, 4, 1, 3])):
+        (tmp_path / name).mkdir()
+        w = writer(tmp_path / name / "train.h5")
+        for i in order:
+            write(w, i)
+        w.finish()
+        files.append((tmp_path / name / "train.h5").read_bytes())
+    assert files[0] == files[1]
+
+
 def test_partial_file_of_another_config_is_started_over(tmp_path):
     path = tmp_path / "train.h5"
     first = writer(path, "cfg-1")

@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 from surrogate.errors import UserError
 from surrogate.pdes import build_pde
 from surrogate.pdes.base import PDEFamily
+from surrogate.pdes.temporal import TimeDependentFamily, is_time_dependent
 from surrogate.solvers import build_solver
 from surrogate.solvers.base import SolveResult
 from surrogate.solvers.sorting import (
@@ -47,13 +48,22 @@ class SolvedSample:
     result: SolveResult
 
 
-def solve_order(cfg: DictConfig, pde: PDEFamily, split: str, n: int) -> np.ndarray:
+def sort_features(pde: PDEFamily | TimeDependentFamily, rng: np.random.Generator) -> np.ndarray:
+    """What sorting compares for the sample `rng` draws (a time-dependent family: no simulation)."""
+    if is_time_dependent(pde):
+        return pde.features(rng)
+    return pde.problem(rng).features
+
+
+def solve_order(
+    cfg: DictConfig, pde: PDEFamily | TimeDependentFamily, split: str, n: int
+) -> np.ndarray:
     """The order in which to solve samples 0..n-1 of `split`, by `cfg.sort`."""
     method = str(cfg.sort.name)
     if method == "none" or n <= 2:
         return np.arange(n)
     seed = int(cfg.seed)
-    first = pde.problem(sample_rng(seed, split, 0)).features
+    first = sort_features(pde, sample_rng(seed, split, 0))
     if method == "greedy":
         if n * first.size * 4 > GREEDY_MEMORY_LIMIT:
             raise UserError(
@@ -62,12 +72,10 @@ def solve_order(cfg: DictConfig, pde: PDEFamily, split: str, n: int) -> np.ndarr
             )
         features = np.empty((n, first.size), dtype=np.float32)
         for index in range(n):
-            features[index] = pde.problem(sample_rng(seed, split, index)).features
+            features[index] = sort_features(pde, sample_rng(seed, split, index))
         return greedy_order(features)
     reducer = FeatureReducer(first.size, int(cfg.sort.dims), seed)
-    reduced = np.stack(
-        [reducer(pde.problem(sample_rng(seed, split, i)).features) for i in range(n)]
-    )
+    reduced = np.stack([reducer(sort_features(pde, sample_rng(seed, split, i))) for i in range(n)])
     return binned_order(reduced, int(cfg.sort.bin_size))
 
 
@@ -92,16 +100,33 @@ def plan_chains(
 
 
 def solve_chain(cfg: DictConfig, split: str, segments: list[list[int]]) -> Iterator[SolvedSample]:
-    """Solve one chain, segment by segment, each in order from a fresh solver state."""
+    """Solve one chain, segment by segment, each in order from a fresh solver state.
+
+    A time-dependent family simulates each sample's trajectory with the chain's solver, so its
+    state carries across the time steps of a sample and on to the next sample.
+    """
     pde = build_pde(cfg.pde)
     seed = int(cfg.seed)
+    temporal = is_time_dependent(pde)
+    solves = pde.linear_solves if temporal else 1  # systems per sample
     with threadpool_limits(limits=int(cfg.blas_threads)):
         for segment in segments:
             rng = np.random.default_rng(
                 np.random.SeedSequence([seed, SPLIT_CODES[split], 2**31 + segment[0]])
             )
-            solver = build_solver(cfg.solver, pde, rng, len(segment))
+            # No systems (spectral families): no solver to build (PARDISO's set-up alone is ~1 s).
+            solver = build_solver(cfg.solver, pde, rng, len(segment) * solves) if solves else None
             for index in segment:
+                if temporal:
+                    trajectory = pde.simulate(sample_rng(seed, split, index), solver)
+                    yield SolvedSample(
+                        index,
+                        trajectory.inputs,
+                        trajectory.states,
+                        trajectory.params,
+                        trajectory.result,
+                    )
+                    continue
                 problem = pde.problem(sample_rng(seed, split, index))
                 result = solver.solve(problem.matrix, problem.rhs)
                 outputs = pde.solution_fields(result.x)

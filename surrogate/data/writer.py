@@ -110,6 +110,8 @@ class SplitWriter:
             "inputs": (1, *inputs),
             "outputs": (1, 1, *outputs[1:]) if spec.time_steps else (1, *outputs),
         }
+        # A shard file holds a subset: allocating all n samples would multiply the disk use.
+        placement = _allocated_now() if self.subset is None else {"track_times": False}
         for key, shape in (("inputs", inputs), ("outputs", outputs)):
             file.create_dataset(
                 key,
@@ -117,7 +119,7 @@ class SplitWriter:
                 dtype="float32",
                 chunks=chunks[key],
                 fletcher32=True,
-                **_allocated_now(),
+                **placement,
             )
         if spec.time_steps:
             times = spec.dt * np.arange(spec.time_steps, dtype=np.float64)
