@@ -256,3 +256,40 @@ def test_cli_train_then_eval_writes_the_rollout_metrics_and_figures(temporal_roo
         assert (eval_dir / "figures" / name).read_bytes()[:4] == b"\x89PNG"
         assert f"(figures/{name})" in (eval_dir / "report.md").read_text()
     assert len((eval_dir / "rollout_rel_l2.csv").read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize(
+    "pde, extra",
+    [
+        ("navier_stokes", ["pde.resolution=16", "pde.time_steps=5", "pde.max_dt=0.05"]),
+        ("heat_transient", ["pde.resolution=12", "pde.time_steps=5"]),
+        ("burgers", ["pde.resolution=32", "pde.time_steps=5"]),
+    ],
+)
+def test_interface_generate_train_eval_on_each_time_dependent_family(tmp_path, pde, extra):
+    """The issue's commands as written, on tiny generated data: the one-step model trains and
+    eval writes the `rollout` entry with one error per predicted step, figures and a report."""
+    generated = run_cli(
+        ["generate", f"pde={pde}", *extra, "n_train=6", "n_test=2", "name=traj", "seed=0"],
+        tmp_path,
+    )
+    assert generated.returncode == 0, generated.stderr[-2000:]
+    run_dir = tmp_path / "outputs" / "train_run"
+    modes = ["model.modes=4"] if pde != "burgers" else ["model.modes=8"]
+    trained = run_cli(
+        ["train", "data=traj", "model=fno", *QUICK, *modes, f"paths.output_dir={run_dir}"],
+        tmp_path,
+    )
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    eval_dir = tmp_path / "outputs" / "eval_run"
+    evaluated = run_cli(
+        ["eval", f"ckpt={run_dir}/checkpoints/last.ckpt", f"paths.output_dir={eval_dir}"],
+        tmp_path,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    assert len(metrics["rollout"]["rel_l2"]) == 5 - 1 == metrics["rollout"]["horizon"]
+    assert metrics["n_samples"] == 2 and metrics["speedup_vs_solver"] > 0
+    assert all(np.isfinite(v) for v in metrics["rollout"]["rel_l2"])
+    assert (eval_dir / "figures" / "rollout_error.png").is_file()
+    assert "## Rollout" in (eval_dir / "report.md").read_text()
