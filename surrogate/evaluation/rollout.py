@@ -24,7 +24,6 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from surrogate.checks import require_float, require_int
@@ -138,15 +137,6 @@ def summarize(errors: StepErrors, threshold: float, window: int) -> dict[str, An
     }
 
 
-def _mean_field(module: OperatorModule, spatial: tuple[int, ...]) -> torch.Tensor:
-    """The training mean state (1, C, *spatial), resampled to another resolution if need be."""
-    mean = module.mean_output.unsqueeze(0)
-    if tuple(mean.shape[2:]) != spatial:
-        mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[mean.dim() - 2]
-        mean = F.interpolate(mean, size=spatial, mode=mode, align_corners=True)
-    return mean
-
-
 def trajectory_field_metrics(
     pred: torch.Tensor, truth: torch.Tensor, spacing: list[float], bands: tuple[int, int]
 ) -> dict[str, np.ndarray]:
@@ -200,7 +190,7 @@ def run_rollouts(
     """Roll the model over every trajectory of the split, `batch_size` trajectories at a time."""
     window = int(module.temporal["window"])
     horizon = info.time_steps - window
-    mean_field = _mean_field(module, info.spatial_shape).to(device)
+    mean_field = module.mean_field(info.spatial_shape).to(device)
     parts, one_step, baseline, drawn = [], [], [], []
     fields: dict[str, list[np.ndarray]] = defaultdict(list)
     seconds = 0.0

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
@@ -91,15 +90,6 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _mean_field(module: OperatorModule, shape: tuple[int, ...]) -> torch.Tensor:
-    """The training mean output on `shape`, interpolated when that is another resolution."""
-    baseline = module.mean_output.unsqueeze(0)
-    if tuple(baseline.shape[2:]) != shape:
-        mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[baseline.dim() - 2]
-        baseline = F.interpolate(baseline, size=shape, mode=mode, align_corners=True)
-    return baseline
-
-
 def _measure(
     module: OperatorModule,
     info: SplitInfo,
@@ -113,7 +103,7 @@ def _measure(
     of the timing.
     """
     loader = DataLoader(FieldDataset(info.path), batch_size=int(cfg.batch_size))
-    baseline = _mean_field(module, info.spatial_shape).to(device)
+    baseline = module.mean_field(info.spatial_shape).to(device)
     parts: dict[str, list[np.ndarray]] = defaultdict(list)
     seconds = 0.0
     with torch.inference_mode():

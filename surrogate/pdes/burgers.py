@@ -17,10 +17,15 @@ import numpy as np
 import scipy.fft as fft
 from omegaconf import DictConfig
 
-from surrogate.checks import require_float, require_int
-from surrogate.errors import UserError
+from surrogate.checks import require_float
 from surrogate.pdes.base import FieldSpec
-from surrogate.pdes.spectral import dealias_mask, periodic_grf, truncate, wavenumbers
+from surrogate.pdes.spectral import (
+    SpectralSettings,
+    dealias_mask,
+    periodic_grf,
+    truncate,
+    wavenumbers,
+)
 from surrogate.pdes.temporal import StepStats, Trajectory, pde_root
 
 MIN_RESOLUTION = 8
@@ -55,18 +60,10 @@ class Burgers:
 
     def __init__(self, cfg: DictConfig) -> None:
         root = pde_root(cfg)
-        self.n = require_int(root, "pde.resolution", minimum=MIN_RESOLUTION)
-        solve = cfg.get("solve_resolution")
-        self.m = self.n if solve is None else require_int(root, "pde.solve_resolution", minimum=1)
-        if self.m < self.n:
-            raise UserError(
-                f"pde.solve_resolution={self.m} must be >= pde.resolution={self.n} (or null)"
-            )
-        self.viscosity = require_float(root, "pde.viscosity", above=0.0)
-        self.time_steps = require_int(root, "pde.time_steps", minimum=2)
-        self.record_dt = require_float(root, "pde.record_dt", above=0.0)
-        self.cfl = require_float(root, "pde.cfl", above=0.0, at_most=1.0)
-        self.max_dt = require_float(root, "pde.max_dt", above=0.0)
+        settings = SpectralSettings.read(root, MIN_RESOLUTION)
+        self.n, self.m, self.viscosity = settings.n, settings.m, settings.viscosity
+        self.time_steps, self.record_dt = settings.time_steps, settings.record_dt
+        self.cfl, self.max_dt = settings.cfl, settings.max_dt
         self.alpha = require_float(root, "pde.initial.alpha", above=0.5)
         self.tau = require_float(root, "pde.initial.tau", above=0.0)
         self.scale = require_float(root, "pde.initial.scale", above=0.0)

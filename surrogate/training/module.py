@@ -16,6 +16,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from surrogate.data.normalizer import ChannelNormalizer
 from surrogate.models import build_model
@@ -58,6 +59,15 @@ class OperatorModule(L.LightningModule):
         self.mean_output.copy_(torch.as_tensor(outputs["field_mean"], dtype=torch.float32))
         if changes is not None:
             self.change_norm.set(changes["mean"], changes["std"])
+
+    def mean_field(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """The training mean output (1, C, *shape): the "predict the mean" baseline, resampled
+        when `shape` is another resolution than the one trained on."""
+        mean = self.mean_output.unsqueeze(0)
+        if tuple(mean.shape[2:]) != tuple(shape):
+            mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[mean.dim() - 2]
+            mean = F.interpolate(mean, size=shape, mode=mode, align_corners=True)
+        return mean
 
     def forward(self, x: torch.Tensor, states: torch.Tensor | None = None) -> torch.Tensor:
         """Physical inputs to physical outputs; on trajectories, also the window of states
