@@ -26,6 +26,9 @@ class Fake(nn.Module):
         self.register_buffer("mean_output", torch.zeros(1, *spatial))
         self.calls = 0
 
+    def mean_field(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return self.mean_output.unsqueeze(0)
+
     def forward(self, static: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         return self.step(states, self.calls)
