@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from omegaconf import OmegaConf
 
@@ -172,3 +173,69 @@ def test_a_breakdown_in_the_preconditioner_falls_back_to_direct(monkeypatch):
     )
     result = chain.solve(problem.matrix, problem.rhs)
     assert result.fallback and result.converged
+
+
+def heat_matrix(n: int = 20, tau: float = 2e-3) -> sp.csr_matrix:
+    """I + τL for a lognormal Darcy operator: heat_transient's implicit step matrix."""
+    pde = darcy(n)
+    return (sp.identity(n * n) + tau * pde.problem(np.random.default_rng(0)).matrix).tocsr()
+
+
+def test_an_unchanged_operator_keeps_c_and_spends_no_refit_matvecs():
+    matrix, other = heat_matrix(), heat_matrix(16)
+    rng = np.random.default_rng(0)
+    apply = build_preconditioner("none", matrix)
+    recycler = GCRODR(m=30, k=10, rtol=1e-10, maxiter=5000)
+    recycler.solve(matrix, rng.standard_normal(400), np.zeros(400), apply)
+    for same in (matrix, matrix.copy()):  # the same object, or equal values
+        rhs = rng.standard_normal(400)
+        x, iterations, matvecs = recycler.solve(same, rhs, np.zeros(400), apply)
+        assert matvecs - iterations <= 3  # initial and true residuals only: no k re-fit products
+        np.testing.assert_allclose(x, spla.spsolve(matrix.tocsc(), rhs), rtol=0, atol=1e-8)
+    changed = matrix.copy()
+    changed.data[:] *= 1.01  # changed in place would be caught too: values are compared
+    _, iterations, matvecs = recycler.solve(changed, rhs, np.zeros(400), apply)
+    assert matvecs - iterations >= 10
+    recycler.solve(other, rng.standard_normal(256), np.zeros(256), apply)
+    c = recycler.images
+    np.testing.assert_allclose(c @ c.T, np.eye(len(c)), atol=1e-12)
+
+
+def test_implicit_steps_reuse_the_preconditioner_and_need_fewer_iterations(monkeypatch):
+    import surrogate.solvers.chain as chain_module
+
+    built = []
+    original = chain_module.build_preconditioner
+    monkeypatch.setattr(
+        chain_module, "build_preconditioner", lambda *a, **kw: built.append(1) or original(*a, **kw)
+    )
+    matrix = heat_matrix(24, tau=5e-3)
+    chain = ChainSolver(solver_cfg("gcrodr", m=40, k=20, rtol=1e-8, preconditioner="jacobi"),
+                        True, np.random.default_rng(0), 30)  # fmt: skip
+    u = np.random.default_rng(1).standard_normal(matrix.shape[0])
+    iterations = []
+    for _ in range(30):  # backward Euler: A u' = u
+        result = chain.solve(matrix, u)
+        np.testing.assert_allclose(result.x, spla.spsolve(matrix.tocsc(), u), rtol=0,
+                                   atol=1e-7 * np.abs(u).max())  # fmt: skip
+        assert result.converged and result.residual <= 1e-8
+        iterations.append(result.iterations)
+        u = result.x
+    assert len(built) == 1
+    assert np.mean(iterations[-10:]) <= 0.6 * iterations[0], iterations
+
+
+def test_ilu0_factors_reproduce_a_on_its_pattern_and_cut_gmres_iterations():
+    from surrogate.solvers.preconditioners import ilu0
+
+    matrix = heat_matrix(20, tau=5e-3)
+    apply = ilu0(matrix)
+    product = np.stack([apply(column) for column in np.eye(400)], axis=1)  # (LU)^{-1}
+    lu = np.linalg.inv(product)
+    pattern = matrix.toarray() != 0
+    np.testing.assert_allclose(lu[pattern], matrix.toarray()[pattern], atol=1e-10)
+    rhs = np.random.default_rng(0).standard_normal(400)
+    zero = np.zeros(400)
+    none = gmres(matrix, rhs, zero, build_preconditioner("none", matrix), 40, 1e-8, 5000)[1]
+    ilu = gmres(matrix, rhs, zero, build_preconditioner("ilu", matrix), 40, 1e-8, 5000)[1]
+    assert ilu <= 0.5 * none, (ilu, none)

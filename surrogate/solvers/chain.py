@@ -3,7 +3,8 @@
 A `ChainSolver` owns one Krylov method (with its recycled subspace for GCRO-DR and GCROT),
 the preconditioner and when to rebuild it, the warm start from the previous solution, SOR's
 online ω, and the safety net: the true residual is always checked, and a system that misses
-`rtol` is solved again directly and flagged `fallback`.
+`rtol` is solved again directly and flagged `fallback`. A system whose matrix equals the
+previous one (implicit time steps) keeps the preconditioner, ω and the recycled C = Â U.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from surrogate.solvers.base import SolveResult, relative_residual
+from surrogate.solvers.base import OperatorMemo, SolveResult, relative_residual, same_matrix
 from surrogate.solvers.cg import cg
 from surrogate.solvers.direct import DirectSolver
 from surrogate.solvers.gcrodr import GCRODR
@@ -27,13 +28,14 @@ from surrogate.solvers.relaxation import RelaxationBandit
 class GCROTRecycler:
     """scipy's GCROT(m, k) with its recycled vectors carried from one system to the next.
 
-    Only the U vectors are carried (`discard_C=True`): C = A U is recomputed for each new matrix,
-    since a stale C for a new matrix makes GCROT converge badly or fail.
+    C = A U is recomputed for each new operator (a stale C makes GCROT converge badly or fail)
+    and kept while the operator is unchanged.
     """
 
     def __init__(self, m: int, k: int, rtol: float, maxiter: int) -> None:
         self.m, self.k, self.rtol, self.maxiter = m, k, rtol, maxiter
         self.cu: list = []
+        self.memo = OperatorMemo()
 
     def solve(self, matrix, rhs, x0, precondition) -> tuple[np.ndarray, int, int]:
         counter = {"matvecs": 0}
@@ -42,6 +44,8 @@ class GCROTRecycler:
             counter["matvecs"] += 1
             return matrix @ v
 
+        if not self.memo.same(matrix, precondition):
+            self.cu = [(None, u) for _, u in self.cu]
         operator = spla.LinearOperator(matrix.shape, matvec=matvec, dtype=np.float64)
         inverse = spla.LinearOperator(matrix.shape, matvec=precondition, dtype=np.float64)
         cycles = max(1, self.maxiter // self.m)
@@ -56,7 +60,7 @@ class GCROTRecycler:
             m=self.m,
             k=self.k,
             CU=self.cu,
-            discard_C=True,
+            discard_C=False,
         )
         return x, counter["matvecs"], counter["matvecs"]
 
@@ -100,19 +104,30 @@ class ChainSolver:
         else:
             self.krylov = lambda a, b, x0, pc: cg(a, b, x0, pc, self.rtol, maxiter)
         self.previous: np.ndarray | None = None
-        self.solved = 0
+        self.matrix: sp.csr_matrix | None = None  # a copy of the last matrix, to spot a repeat
+        self.matrices = 0  # distinct matrices seen: `reuse_preconditioner` counts these
+        self.observed = True  # whether the bandit has seen this matrix's first solve
         self._apply = None
+        self._omega = 1.0 if self.omega == "auto" else float(self.omega)
 
     def solve(self, matrix: sp.csr_matrix, rhs: np.ndarray) -> SolveResult:
         if self.method == "direct":
             return self.direct.solve(matrix, rhs)
         start = time.perf_counter()
-        omega = self.bandit.propose() if self.bandit else float(self.omega)
+        new_matrix = not same_matrix(matrix, self.matrix)
+        if new_matrix:  # ω is proposed, and the preconditioner rebuilt, per distinct matrix
+            rebuild = self.bandit is not None or self.matrices % self.rebuild_every == 0
+            self.matrix = sp.csr_matrix(matrix, copy=True)
+            self.matrices += 1
+            if self.bandit:
+                self._omega, self.observed = self.bandit.propose(), False
+            if rebuild:
+                self._apply = None
         x0 = self.previous if self.warm_start and self.previous is not None else np.zeros_like(rhs)
         try:
-            if self._apply is None or self.bandit or self.solved % self.rebuild_every == 0:
+            if self._apply is None:
                 self._apply = build_preconditioner(
-                    self.preconditioner, matrix, omega=omega, **self.ilu
+                    self.preconditioner, matrix, omega=self._omega, **self.ilu
                 )
             x, iterations, matvecs = self.krylov(matrix, rhs, x0, self._apply)
         except (RuntimeError, ArithmeticError, np.linalg.LinAlgError):
@@ -121,9 +136,9 @@ class ChainSolver:
             x, iterations, matvecs = np.full_like(rhs, np.nan), 0, 0
         residual = relative_residual(matrix, x, rhs)
         matvecs += 1
-        self.solved += 1
-        if self.bandit:
+        if self.bandit and not self.observed:  # later solves of a matrix gain from recycling
             self.bandit.observe(iterations)
+            self.observed = True
         converged = bool(np.isfinite(residual) and residual <= self.rtol)
         fallback = False
         if not converged and self.fallback:

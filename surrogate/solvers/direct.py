@@ -18,7 +18,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from surrogate.errors import UserError
-from surrogate.solvers.base import SolveResult, relative_residual
+from surrogate.solvers.base import SolveResult, relative_residual, same_matrix
 
 BACKENDS = ("auto", "superlu", "pardiso")
 
@@ -29,18 +29,6 @@ def pardiso_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def same_matrix(matrix: sp.spmatrix, previous: sp.csr_matrix | None) -> bool:
-    """Whether `matrix` equals `previous` entry for entry (e.g. Poisson: one matrix, many rhs)."""
-    if previous is None or matrix.shape != previous.shape:
-        return False
-    current = sp.csr_matrix(matrix)
-    return (
-        np.array_equal(current.indptr, previous.indptr)
-        and np.array_equal(current.indices, previous.indices)
-        and np.array_equal(current.data, previous.data)
-    )
 
 
 class SuperLU:

@@ -5,7 +5,9 @@ sequence of systems by "Sorting Krylov Recycling" (Wang et al., ICLR 2024). With
 Â = A M^{-1} (right preconditioning), the solver keeps U (k vectors) and C = Â U with
 orthonormal C. Each cycle runs m - k Arnoldi steps on (I - C C^T) Â, minimises the residual over
 span(U, V), and replaces U by the harmonic Ritz vectors of the k smallest harmonic Ritz values.
-For the next system, U is kept and C re-fitted to the new operator by a QR of Â_new U.
+For the next system, U is kept and C re-fitted to the new operator by a QR of Â_new U; when the
+operator is unchanged (the same matrix and preconditioner: implicit time steps, many right-hand
+sides) C = Â U still holds and is kept as is, with no matrix-vector products and no QR.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from surrogate.solvers.arnoldi import ArnoldiCycle, arnoldi_cycle
+from surrogate.solvers.arnoldi import REORTHOGONALIZE, ArnoldiCycle, arnoldi_cycle
+from surrogate.solvers.base import OperatorMemo
 from surrogate.solvers.preconditioners import Apply
 
 
@@ -53,6 +56,8 @@ class GCRODR:
     def __init__(self, m: int, k: int, rtol: float, maxiter: int) -> None:
         self.m, self.k, self.rtol, self.maxiter = m, k, rtol, maxiter
         self.recycled: np.ndarray | None = None  # U as rows (k, n), in the preconditioned space
+        self.images: np.ndarray | None = None  # C = Â U as rows, valid for `memo`'s operator only
+        self.memo = OperatorMemo()
 
     def solve(
         self, matrix: sp.spmatrix, rhs: np.ndarray, x0: np.ndarray, precondition: Apply
@@ -67,38 +72,62 @@ class GCRODR:
         r = rhs - matrix @ x
         matvecs, iterations = 1, 0
         u, c = None, None
+        same_operator = self.memo.same(matrix, precondition)
         if self.recycled is not None and self.recycled.shape[1] == rhs.shape[0]:
-            u, c = self._refit(operator, self.recycled)
-            matvecs += len(u)
+            if same_operator and self.images is not None:
+                u, c = self.recycled, self.images
+            else:
+                u, c = self._refit(operator, self.recycled)
+                matvecs += len(u)
+        self.images = None  # until this solve ends with a consistent (U, C)
         while True:
-            if c is not None:  # keep the residual orthogonal to range(C): minimal over span(U)
-                coefficients = c @ r
-                x += precondition(coefficients @ u)
-                r -= coefficients @ c
-            while float(np.linalg.norm(r)) > target and iterations < self.maxiter:
+            step = np.zeros_like(x)  # the correction in the preconditioned space, applied once
+            while True:
+                if c is not None:
+                    step += self._project(r, u, c)
                 beta = float(np.linalg.norm(r))
+                if beta <= target or iterations >= self.maxiter:
+                    break
                 if c is None:
                     cycle = arnoldi_cycle(
                         operator, r, beta, min(self.m, self.maxiter - iterations), target
                     )
-                    correction = cycle.y @ cycle.krylov[: cycle.steps]
+                    step += cycle.y @ cycle.krylov[: cycle.steps]
                     u, c = self._first_recycle(cycle)
                 else:
                     steps = min(self.m - len(u), self.maxiter - iterations)
                     cycle = arnoldi_cycle(operator, r, beta, steps, target, deflate=c)
-                    z = -(cycle.coupling @ cycle.y)
-                    correction = z @ u + cycle.y @ cycle.krylov[: cycle.steps]
+                    step += -(cycle.coupling @ cycle.y) @ u + cycle.y @ cycle.krylov[: cycle.steps]
                     u, c = self._next_recycle(cycle, u, c)
-                x += precondition(correction)
                 r = r - (cycle.hessenberg @ cycle.y) @ cycle.krylov
                 iterations += cycle.steps
                 matvecs += cycle.steps
+            x += precondition(step)
             r = rhs - matrix @ x  # the recurrence can drift: confirm with the true residual
             matvecs += 1
             if float(np.linalg.norm(r)) <= target or iterations >= self.maxiter:
                 break
-        self.recycled = u
+        self.recycled, self.images = u, c
         return x, iterations, matvecs
+
+    @staticmethod
+    def _project(r: np.ndarray, u: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """r -= C C^T r in place; returns U C^T r, the minimal residual step over span(U).
+
+        Done before every cycle so that r ⊥ range(C) to working precision, as the deflated
+        Arnoldi assumes: when r is mostly in range(C) (a new right-hand side the recycled space
+        nearly solves) or tiny (after a converged cycle), one pass leaves a rounding-level
+        component along C that is large relative to what remains, and the basis built from r,
+        then C itself, would lose orthogonality from solve to solve. A second pass (DGKS) fixes it.
+        """
+        norm = float(np.linalg.norm(r))
+        coefficients = c @ r
+        r -= coefficients @ c
+        if float(np.linalg.norm(r)) < REORTHOGONALIZE * norm:
+            correction = c @ r
+            r -= correction @ c
+            coefficients += correction
+        return coefficients @ u
 
     def _refit(self, operator, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """C = orthonormalised Â U for the new operator, U scaled to keep Â U = C."""
