@@ -100,7 +100,7 @@ def test_a_constant_drift_grows_the_error_linearly(tmp_path):
 def test_a_nan_at_step_three_is_a_blow_up_not_a_crash(advect_test):
     def nan_for_trajectory_0_from_step_3(states: torch.Tensor, call: int) -> torch.Tensor:
         pred = advect(states, call)
-        if call == 3:  # the third call of the first batch of 3 trajectories is its step 3
+        if call == 4:  # after the warm-up call, the fourth call of the first batch is its step 3
             pred[0] = torch.nan
         return pred
 
