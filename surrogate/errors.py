@@ -8,6 +8,9 @@ class UserError(Exception):
 
 
 class Interrupted(UserError):
-    """The run was interrupted (Ctrl-C, SIGINT); the message says how to resume. Exit code 130."""
+    """The run was interrupted; the message says how to resume. Exit code 128 + the signal:
+    130 for Ctrl-C (SIGINT), 143 for SIGTERM (what batch schedulers send before SIGKILL)."""
 
-    exit_code = 130
+    def __init__(self, message: str, signum: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum

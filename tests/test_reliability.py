@@ -200,7 +200,13 @@ def samples_done(partial: Path) -> int:
 GENERATE = ["pde.resolution=16", "n_train=1000", "n_test=0", "name=big", "flush_seconds=0.05"]
 
 
-def test_generation_interrupted_with_sigint_resumes_to_the_identical_file(tmp_path):
+@pytest.mark.parametrize(
+    "sig, word",
+    [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")],
+    ids=["sigint", "sigterm"],
+)
+def test_generation_interrupted_with_sigint_resumes_to_the_identical_file(tmp_path, sig, word):
+    """Ctrl-C, or the SIGTERM a batch scheduler sends before SIGKILL."""
     command = [sys.executable, "-m", "surrogate.cli.generate", *GENERATE, "paths.data_dir=data"]
     for run in ("a", "b"):
         (tmp_path / run).mkdir()
@@ -213,11 +219,11 @@ def test_generation_interrupted_with_sigint_resumes_to_the_identical_file(tmp_pa
     deadline = time.monotonic() + 120
     while samples_done(partial) < 20 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr[-2000:]
+    assert process.returncode == 128 + sig, stderr[-2000:]
     assert stderr.strip().splitlines()[-1] == (
-        "error: generation interrupted; the samples finished so far are kept in data/big: "
+        f"error: generation {word}; the samples finished so far are kept in data/big: "
         "rerun the same command to resume"
     )
     assert partial.exists() and not partial.with_name("train.h5").exists()
@@ -256,7 +262,9 @@ def saved_epoch(path: Path) -> int:
         return -1
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["sigint", "sigterm", "sigkill"]
+)
 def test_training_killed_resumes_from_last_checkpoint_to_the_same_metrics(
     tiny_dataset, tmp_path, monkeypatch, one_thread, uninterrupted, sig
 ):
@@ -274,10 +282,11 @@ def test_training_killed_resumes_from_last_checkpoint_to_the_same_metrics(
         time.sleep(0.02)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=60)
-    if sig == signal.SIGINT:
-        assert process.returncode == 130, stderr[-2000:]
+    if sig != signal.SIGKILL:
+        word = "interrupted" if sig == signal.SIGINT else "terminated"
+        assert process.returncode == 128 + sig, stderr[-2000:]
         assert stderr.strip().splitlines()[-1] == (
-            f"error: training interrupted; resume with ckpt_path={last}"
+            f"error: training {word}; resume with ckpt_path={last}"
         )
     else:
         assert process.returncode == -signal.SIGKILL

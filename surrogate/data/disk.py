@@ -22,27 +22,27 @@ NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 class _InterruptRequest:
-    """Ctrl-C during generation, acted on between samples.
+    """Ctrl-C (SIGINT) or SIGTERM during generation, acted on between samples.
 
     Raising KeyboardInterrupt from the signal handler itself can land in a garbage-collector or
     weakref callback, where Python prints and swallows it and the run goes on; so the first
-    SIGINT only sets a flag that the sample loop checks, and a second one raises at once.
+    signal only records itself for the sample loop to check, and a second one raises at once.
     """
 
-    requested = False
+    signum: int | None = None
 
     def handle(self, signum: int, frame: object) -> None:
-        if self.requested:
+        if self.signum is not None:
             raise KeyboardInterrupt
-        self.requested = True
+        self.signum = signum
 
 
 _interrupt = _InterruptRequest()
 
 
 def stop_if_interrupted() -> None:
-    """Called between samples: ends the generation if Ctrl-C was pressed."""
-    if _interrupt.requested:
+    """Called between samples: ends the generation if Ctrl-C was pressed or SIGTERM sent."""
+    if _interrupt.signum is not None:
         raise KeyboardInterrupt
 
 
@@ -71,21 +71,24 @@ def describe_write_error(error: Exception, directory: Path) -> str:
 @contextmanager
 def generation_faults(directory: Path) -> Iterator[None]:
     """Turn a write error or Ctrl-C during the generation of `directory` into one line."""
-    _interrupt.requested = False
+    _interrupt.signum = None
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, _interrupt.handle) if in_main_thread else None
+    signals = (signal.SIGINT, signal.SIGTERM) if in_main_thread else ()
+    previous = {signum: signal.signal(signum, _interrupt.handle) for signum in signals}
     try:
         yield
     except (KeyboardInterrupt, OSError, RuntimeError) as error:
         # A worker process killed by the same Ctrl-C surfaces as a RuntimeError.
-        if isinstance(error, KeyboardInterrupt) or _interrupt.requested:
+        if isinstance(error, KeyboardInterrupt) or _interrupt.signum is not None:
+            signum = _interrupt.signum or signal.SIGINT
             raise Interrupted(
-                f"generation interrupted; the samples finished so far are kept in {directory}: "
-                "rerun the same command to resume"
+                f"generation {'terminated' if signum == signal.SIGTERM else 'interrupted'}; the "
+                f"samples finished so far are kept in {directory}: rerun the same command to resume",
+                int(signum),
             ) from None
         if not isinstance(error, OSError) and error_number(error) is None:
             raise  # h5py raises RuntimeError for some I/O errors; other RuntimeErrors are bugs
         raise UserError(describe_write_error(error, directory)) from error
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

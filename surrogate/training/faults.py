@@ -1,5 +1,5 @@
 """Training faults: a non-finite loss or model stops the run before it can be checkpointed, and
-Ctrl-C (SIGINT) ends in one line that says how to resume.
+Ctrl-C (SIGINT) or SIGTERM ends in one line that says how to resume.
 
 Lightning runs `ModelCheckpoint` after every other callback, so the checks here, made in the
 same hooks, stop the run before a NaN model overwrites `last.ckpt`.
@@ -7,6 +7,7 @@ same hooks, stop the run before a NaN model overwrites `last.ckpt`.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from surrogate.errors import Interrupted, UserError
 
@@ -74,16 +76,21 @@ class FaultGuard(L.Callback):
 
 @contextmanager
 def interruptible(guard: FaultGuard) -> Iterator[None]:
-    """Lightning turns Ctrl-C into a graceful shutdown and exit(1); say how to resume instead."""
+    """Lightning turns Ctrl-C into a graceful shutdown and exit(1), and SIGTERM into a
+    SIGTERMException at the next step; say how to resume instead."""
     try:
         yield
+    except SIGTERMException:
+        raise Interrupted(f"training terminated; {_how_to_resume(guard)}", signal.SIGTERM) from None
     except SystemExit:
         if not guard.interrupted:
             raise
-        if guard.saved is not None:
-            how = f"resume with ckpt_path={guard.saved[0]}"
-        elif guard.resumed_from is not None:
-            how = f"resume with ckpt_path={guard.resumed_from}"
-        else:
-            how = "no checkpoint was saved yet: run the same command again"
-        raise Interrupted(f"training interrupted; {how}") from None
+        raise Interrupted(f"training interrupted; {_how_to_resume(guard)}") from None
+
+
+def _how_to_resume(guard: FaultGuard) -> str:
+    if guard.saved is not None:
+        return f"resume with ckpt_path={guard.saved[0]}"
+    if guard.resumed_from is not None:
+        return f"resume with ckpt_path={guard.resumed_from}"
+    return "no checkpoint was saved yet: run the same command again"
