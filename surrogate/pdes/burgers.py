@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from surrogate.checks import require_float
 from surrogate.pdes.base import FieldSpec
 from surrogate.pdes.spectral import (
-    SpectralSettings,
+    SpectralFamily,
     dealias_mask,
     periodic_grf,
     truncate,
@@ -28,7 +28,6 @@ from surrogate.pdes.spectral import (
 )
 from surrogate.pdes.temporal import StepStats, Trajectory, pde_root
 
-MIN_RESOLUTION = 8
 CONTOUR_POINTS = 32
 
 
@@ -51,23 +50,17 @@ def etdrk4_coefficients(linear: np.ndarray, dt: float) -> tuple[np.ndarray, ...]
     )
 
 
-class Burgers:
+class Burgers(SpectralFamily):
     """Random initial condition, fixed viscosity; a trajectory of u."""
 
     name = "burgers"
-    spd = symmetric = True  # no linear systems: any solver config is accepted and ignored
-    linear_solves = 0
 
     def __init__(self, cfg: DictConfig) -> None:
         root = pde_root(cfg)
-        settings = SpectralSettings.read(root, MIN_RESOLUTION)
-        self.n, self.m, self.viscosity = settings.n, settings.m, settings.viscosity
-        self.time_steps, self.record_dt = settings.time_steps, settings.record_dt
-        self.cfl, self.max_dt = settings.cfl, settings.max_dt
+        super().__init__(root)
         self.alpha = require_float(root, "pde.initial.alpha", above=0.5)
         self.tau = require_float(root, "pde.initial.tau", above=0.0)
         self.scale = require_float(root, "pde.initial.scale", above=0.0)
-        self.points = np.arange(self.n) / self.n
         self.k = wavenumbers(self.m, real=True)
         self.linear = -self.viscosity * (2.0 * np.pi * np.fft.rfftfreq(self.m, 1.0 / self.m)) ** 2
         self.flux = -0.5j * self.k * dealias_mask(self.m, real=True)  # d/dx (.)/2, dealiased

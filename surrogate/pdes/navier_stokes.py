@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from surrogate.checks import require_float
 from surrogate.pdes.base import FieldSpec
 from surrogate.pdes.spectral import (
-    SpectralSettings,
+    SpectralFamily,
     dealias_mask,
     periodic_grf,
     truncate,
@@ -29,26 +29,18 @@ from surrogate.pdes.spectral import (
 )
 from surrogate.pdes.temporal import StepStats, Trajectory, pde_root
 
-MIN_RESOLUTION = 8
 
-
-class NavierStokes:
+class NavierStokes(SpectralFamily):
     """Random initial vorticity, fixed forcing and viscosity; a trajectory of vorticity fields."""
 
     name = "navier_stokes"
-    spd = symmetric = True  # no linear systems: any solver config is accepted and ignored
-    linear_solves = 0
 
     def __init__(self, cfg: DictConfig) -> None:
         root = pde_root(cfg)
-        settings = SpectralSettings.read(root, MIN_RESOLUTION)
-        self.n, self.m, self.viscosity = settings.n, settings.m, settings.viscosity
-        self.time_steps, self.record_dt = settings.time_steps, settings.record_dt
-        self.cfl, self.max_dt = settings.cfl, settings.max_dt
+        super().__init__(root)
         self.amplitude = require_float(root, "pde.forcing_amplitude", minimum=0.0)
         self.alpha = require_float(root, "pde.initial.alpha", above=1.0)
         self.tau = require_float(root, "pde.initial.tau", above=0.0)
-        self.points = np.arange(self.n) / self.n
         m = self.m
         self.kx = wavenumbers(m)[:, None]
         self.ky = wavenumbers(m, real=True)[None, :]

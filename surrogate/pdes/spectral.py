@@ -6,8 +6,6 @@ Nyquist mode (its derivative is not real), and the 2/3 rule keeps |k| <= n / 3 o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.fft as fft
 from omegaconf import DictConfig
@@ -16,35 +14,28 @@ from surrogate.checks import require_float, require_int
 from surrogate.errors import UserError
 
 
-@dataclass(frozen=True)
-class SpectralSettings:
-    """The grid and time settings both pseudo-spectral families share, checked from `pde.*`."""
+class SpectralFamily:
+    """What both periodic pseudo-spectral families share: no linear system, and the grid and
+    time settings read and checked from `pde.*` (`root` = {"pde": <family config>})."""
 
-    n: int  # stored points per axis
-    m: int  # solved points per axis (>= n; stored by spectral truncation)
-    viscosity: float
-    time_steps: int
-    record_dt: float
-    cfl: float
-    max_dt: float
+    spd = symmetric = True  # no linear systems: any solver config is accepted and ignored
+    linear_solves = 0
+    min_resolution = 8
 
-    @classmethod
-    def read(cls, root: DictConfig, min_resolution: int) -> SpectralSettings:
-        """From `root` = {"pde": <family config>}; every bad value is a one-line UserError."""
-        n = require_int(root, "pde.resolution", minimum=min_resolution)
+    def __init__(self, root: DictConfig) -> None:
+        self.n = require_int(root, "pde.resolution", minimum=self.min_resolution)  # stored grid
         solve = root.pde.get("solve_resolution")
-        m = n if solve is None else require_int(root, "pde.solve_resolution", minimum=1)
-        if m < n:
-            raise UserError(f"pde.solve_resolution={m} must be >= pde.resolution={n} (or null)")
-        return cls(
-            n=n,
-            m=m,
-            viscosity=require_float(root, "pde.viscosity", above=0.0),
-            time_steps=require_int(root, "pde.time_steps", minimum=2),
-            record_dt=require_float(root, "pde.record_dt", above=0.0),
-            cfl=require_float(root, "pde.cfl", above=0.0, at_most=1.0),
-            max_dt=require_float(root, "pde.max_dt", above=0.0),
-        )
+        self.m = self.n if solve is None else require_int(root, "pde.solve_resolution", minimum=1)
+        if self.m < self.n:
+            raise UserError(
+                f"pde.solve_resolution={self.m} must be >= pde.resolution={self.n} (or null)"
+            )
+        self.viscosity = require_float(root, "pde.viscosity", above=0.0)
+        self.time_steps = require_int(root, "pde.time_steps", minimum=2)
+        self.record_dt = require_float(root, "pde.record_dt", above=0.0)
+        self.cfl = require_float(root, "pde.cfl", above=0.0, at_most=1.0)
+        self.max_dt = require_float(root, "pde.max_dt", above=0.0)
+        self.points = np.arange(self.n) / self.n
 
 
 def wavenumbers(n: int, real: bool = False) -> np.ndarray:
