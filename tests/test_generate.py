@@ -77,7 +77,7 @@ def test_overwrite_removes_splits_no_longer_asked_for(make_cfg):
         ("n_train=-1", "n_train=-1 must be >= 0"),
         ("solver.rtol=0", "solver.rtol=0 must be > 0"),
         ("name=../x", "must be letters"),
-        ("pde.coefficient=smooth", "pde.coefficient=smooth is unknown"),
+        ("pde.coefficient=smooth", "pde.coefficient='smooth' is unknown"),
         ("solver=gcrodr solver.k=40", "solver.k=40 must be smaller than solver.m=40"),
         ("pde=helmholtz solver=cg", "solver=cg needs symmetric positive definite systems"),
         (

@@ -21,11 +21,10 @@ from omegaconf import DictConfig
 
 from surrogate.errors import UserError
 from surrogate.pdes.base import FieldSpec, Problem
+from surrogate.pdes.coefficients import RandomCoefficient
 from surrogate.pdes.random_fields import sample_grf
 
-COEFFICIENTS = ("two_phase", "lognormal")
 STENCILS = ("harmonic", "skr")
-GRF_DEFAULTS = {"two_phase": (2.0, 3.0), "lognormal": (2.5, 7.0)}  # (alpha, tau): FNO, SKR
 
 
 def interior_points(n: int) -> np.ndarray:
@@ -97,16 +96,7 @@ class Darcy:
             )
         # Solvers read these: SKR's stencil is neither symmetric nor (hence) SPD.
         self.symmetric = self.spd = self.stencil == "harmonic"
-        self.kind = str(cfg.coefficient)
-        if self.kind not in COEFFICIENTS:
-            raise UserError(
-                f"pde.coefficient={self.kind} is unknown; choose one of: {', '.join(COEFFICIENTS)}"
-            )
-        default_alpha, default_tau = GRF_DEFAULTS[self.kind]
-        self.alpha = float(cfg.grf.alpha if cfg.grf.alpha is not None else default_alpha)
-        self.tau = float(cfg.grf.tau if cfg.grf.tau is not None else default_tau)
-        self.modes = int(cfg.grf.modes if cfg.grf.modes is not None else self.n)
-        self.values = tuple(float(v) for v in cfg["values"])
+        self.coefficient = RandomCoefficient.read(cfg, self.n)
         self.forcing = float(cfg.forcing)
         self.points = interior_points(self.n)
 
@@ -118,10 +108,7 @@ class Darcy:
         return {"x": self.points, "y": self.points}
 
     def sample_coefficient(self, rng: np.random.Generator) -> np.ndarray:
-        field = sample_grf(rng, self.points, self.modes, self.alpha, self.tau)
-        if self.kind == "two_phase":
-            return np.where(field >= 0.0, self.values[0], self.values[1])
-        return np.exp(field)
+        return self.coefficient.sample(rng, self.points, sample_grf)
 
     def problem(self, rng: np.random.Generator) -> Problem:
         coefficient = self.sample_coefficient(rng)

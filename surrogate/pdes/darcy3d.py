@@ -16,7 +16,8 @@ from omegaconf import DictConfig
 
 from surrogate.errors import UserError
 from surrogate.pdes.base import FieldSpec, Problem
-from surrogate.pdes.darcy import COEFFICIENTS, GRF_DEFAULTS, harmonic_mean, interior_points
+from surrogate.pdes.coefficients import RandomCoefficient
+from surrogate.pdes.darcy import harmonic_mean, interior_points
 from surrogate.pdes.random_fields import sample_grf_3d
 
 
@@ -68,23 +69,13 @@ class Darcy3D:
 
     def __init__(self, cfg: DictConfig) -> None:
         self.n = int(cfg.resolution)
-        self.kind = str(cfg.coefficient)
-        if self.kind not in COEFFICIENTS:
+        self.coefficient = RandomCoefficient.read(cfg, self.n)
+        alpha, tau = self.coefficient.alpha, self.coefficient.tau
+        if not alpha > 1.5 or not tau > 0:
             raise UserError(
-                f"pde.coefficient={self.kind} is unknown; choose one of: {', '.join(COEFFICIENTS)}"
-            )
-        default_alpha, default_tau = GRF_DEFAULTS[self.kind]
-        self.alpha = float(cfg.grf.alpha if cfg.grf.alpha is not None else default_alpha)
-        self.tau = float(cfg.grf.tau if cfg.grf.tau is not None else default_tau)
-        if not self.alpha > 1.5 or not self.tau > 0:
-            raise UserError(
-                f"pde.grf.alpha={self.alpha} and pde.grf.tau={self.tau}: need alpha > 1.5 "
+                f"pde.grf.alpha={alpha} and pde.grf.tau={tau}: need alpha > 1.5 "
                 "(a bounded field in 3D) and tau > 0"
             )
-        self.modes = int(cfg.grf.modes if cfg.grf.modes is not None else self.n)
-        if self.modes < 1:
-            raise UserError(f"pde.grf.modes={self.modes} must be >= 1 (or null = resolution)")
-        self.values = tuple(float(v) for v in cfg["values"])
         self.forcing = float(cfg.forcing)
         self.points = interior_points(self.n)
 
@@ -96,10 +87,7 @@ class Darcy3D:
         return {"x": self.points, "y": self.points, "z": self.points}
 
     def sample_coefficient(self, rng: np.random.Generator) -> np.ndarray:
-        field = sample_grf_3d(rng, self.points, self.modes, self.alpha, self.tau)
-        if self.kind == "two_phase":
-            return np.where(field >= 0.0, self.values[0], self.values[1])
-        return np.exp(field)
+        return self.coefficient.sample(rng, self.points, sample_grf_3d)
 
     def problem(self, rng: np.random.Generator) -> Problem:
         coefficient = self.sample_coefficient(rng)

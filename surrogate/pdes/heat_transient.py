@@ -22,7 +22,8 @@ from omegaconf import DictConfig
 from surrogate.checks import require_choice, require_float, require_int
 from surrogate.errors import UserError
 from surrogate.pdes.base import FieldSpec
-from surrogate.pdes.darcy import GRF_DEFAULTS, assemble_darcy, interior_points
+from surrogate.pdes.coefficients import RandomCoefficient
+from surrogate.pdes.darcy import assemble_darcy, interior_points
 from surrogate.pdes.random_fields import grf_spectrum, sample_grf
 from surrogate.pdes.temporal import StepStats, Trajectory, pde_root
 
@@ -66,18 +67,8 @@ class HeatTransient:
                 f"pde.reaction_rate * pde.dt / pde.substeps = {self.rate * self.dt / self.substeps:.3g}"
                 " > 1: the explicit reaction step is unstable; raise pde.substeps"
             )
-        self.kind = require_choice(root, "pde.coefficient", COEFFICIENTS)
-        self.conductivity = require_float(root, "pde.conductivity", above=0.0)
-        self.values = tuple(float(v) for v in cfg["values"])
-        if len(self.values) != 2 or min(self.values) <= 0:
-            raise UserError(f"pde.values={list(self.values)} must be two numbers > 0")
-        default_alpha, default_tau = GRF_DEFAULTS[
-            "lognormal" if self.kind == "constant" else self.kind
-        ]
-        grf = cfg.grf
-        self.alpha = float(grf.alpha if grf.alpha is not None else default_alpha)
-        self.tau = float(grf.tau if grf.tau is not None else default_tau)
-        self.modes = int(grf.modes if grf.modes is not None else self.n)
+        require_float(root, "pde.conductivity", above=0.0)
+        self.coefficient = RandomCoefficient.read(cfg, self.n, COEFFICIENTS)
         self.initial_alpha = require_float(root, "pde.initial.alpha", above=1.0)
         self.initial_tau = require_float(root, "pde.initial.tau", above=0.0)
         self.initial_scale = require_float(root, "pde.initial.scale", above=0.0)
@@ -101,15 +92,7 @@ class HeatTransient:
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(conductivity, initial temperature), each (n, n) at the interior nodes."""
-        if self.kind == "constant":
-            kappa = np.full((self.n, self.n), self.conductivity)
-        else:
-            field = sample_grf(rng, self.points, self.modes, self.alpha, self.tau)
-            kappa = (
-                np.exp(field)
-                if self.kind == "lognormal"
-                else np.where(field >= 0.0, self.values[0], self.values[1])
-            )
+        kappa = self.coefficient.sample(rng, self.points, sample_grf)
         u0 = self.initial_scale * sine_series(
             rng, self.points, self.initial_modes, self.initial_alpha, self.initial_tau
         )
