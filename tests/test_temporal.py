@@ -73,9 +73,18 @@ def test_validation_holds_out_whole_trajectories_and_steps_once(tmp_path):
     assert set(module.train_indices).isdisjoint(module.val_indices)
     assert len(module.train_indices) == 8 and len(module.val_indices) == 2
     train_set, val_set = module.train_dataloader().dataset, module.val_dataloader().dataset
-    assert (train_set.unroll, val_set.unroll) == (3, 1)
+    # rollout validation (default): one sample per held-out trajectory, its first window and
+    # every state after it
+    assert (train_set.unroll, val_set.unroll, len(val_set)) == (3, 4, 2)
     seen = {int(window[0, 0, 0]) // 100 for _, window, _ in val_set}
     assert seen == set(module.val_indices.tolist())
+    _, window, targets = val_set[0]
+    np.testing.assert_array_equal(window[:, 0, 0] % 100, [0, 1])
+    np.testing.assert_array_equal(targets[:, 0, 0] % 100, [2, 3, 4, 5])
+    one_step = TemporalOptions(window=2, unroll=3, validate="one_step")
+    module = FieldDataModule(tmp_path, 4, 0, val_fraction=0.2, seed=0, temporal=one_step)
+    val_set = module.val_dataloader().dataset
+    assert (val_set.unroll, len(val_set)) == (1, 2 * 4)
 
 
 def test_temporal_options_are_checked(tmp_path):
@@ -83,6 +92,8 @@ def test_temporal_options_are_checked(tmp_path):
         TemporalOptions.from_config({"window": 0})
     with pytest.raises(UserError, match=r"temporal.predict='delta' is unknown"):
         TemporalOptions.from_config({"predict": "delta"})
+    with pytest.raises(UserError, match=r"temporal.validate='last' is unknown; choose one of"):
+        TemporalOptions.from_config({"validate": "last"})
     with pytest.raises(UserError, match="too short for temporal.window=4 plus temporal.unroll=3"):
         TemporalOptions(window=4, unroll=3).check_fits(6, tmp_path)
     with pytest.raises(UserError, match="is steady.*leave them at their defaults"):
@@ -217,6 +228,7 @@ def test_window_change_unroll_and_pushforward_train_into_a_self_describing_check
         "predict": "change",
         "unroll": 2,
         "pushforward": True,
+        "validate": "rollout",
     }
     assert module.hparams.data["time_steps"] == 6 and module.hparams.data["dt"] == 0.01
     assert module.change_norm.std.item() > 0

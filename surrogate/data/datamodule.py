@@ -68,9 +68,10 @@ class FieldDataModule(L.LightningDataModule):
         return self._loader(dataset, sampler=EpochShuffle(len(dataset), self.seed))
 
     def val_dataloader(self) -> DataLoader:
-        if self.valid_info is not None:
-            return self._loader(self._dataset(self.valid_info.path, None, 1))
-        return self._loader(self._dataset(self.train_info.path, self.val_indices, 1))
+        info = self.valid_info or self.train_info
+        unroll = self.temporal.validation_unroll(info.time_steps) if info.temporal else 1
+        indices = None if self.valid_info is not None else self.val_indices
+        return self._loader(self._dataset(info.path, indices, unroll))
 
     def _loader(self, dataset: Dataset, sampler: EpochShuffle | None = None) -> DataLoader:
         return DataLoader(

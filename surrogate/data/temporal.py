@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from surrogate.errors import UserError
 
 PREDICT = ("state", "change")
+VALIDATE = ("rollout", "one_step")
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,16 @@ class TemporalOptions:
     """How a one-step model is trained on trajectories (`temporal:` in conf/train.yaml).
 
     window: states the model sees; predict: the next state, or the change added to the last
-    state; unroll: steps of each training rollout; pushforward: only the last of them trains.
+    state; unroll: steps of each training rollout; pushforward: only the last of them trains;
+    validate: `rollout` scores each validation trajectory as eval does (rolled from its first
+    window to its last state), `one_step` every next state from the true window before it.
     """
 
     window: int = 1
     predict: str = "state"
     unroll: int = 1
     pushforward: bool = False
+    validate: str = "rollout"
 
     @classmethod
     def from_config(cls, values: dict[str, Any]) -> TemporalOptions:
@@ -46,6 +50,11 @@ class TemporalOptions:
             raise UserError(
                 f"temporal.predict={options.predict!r} is unknown; choose one of: "
                 + ", ".join(PREDICT)
+            )
+        if options.validate not in VALIDATE:
+            raise UserError(
+                f"temporal.validate={options.validate!r} is unknown; choose one of: "
+                + ", ".join(VALIDATE)
             )
         if not isinstance(options.pushforward, bool):
             raise UserError(f"temporal.pushforward={options.pushforward!r} must be true or false")
@@ -68,6 +77,10 @@ class TemporalOptions:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def validation_unroll(self, time_steps: int) -> int:
+        """States each validation sample predicts: all after the first window, or one."""
+        return time_steps - self.window if self.validate == "rollout" else 1
 
 
 class WindowDataset(Dataset):
