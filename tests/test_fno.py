@@ -55,3 +55,19 @@ def test_evaluates_on_finer_grids_and_rejects_too_coarse_ones():
     assert model(torch.randn(1, 1, 40, 40)).shape == (1, 1, 40, 40)
     with pytest.raises(ValueError, match="too coarse"):
         model(torch.randn(1, 1, 8, 8))
+
+
+def test_padding_reaches_a_size_whose_fft_is_fast():
+    """64 points with 10 % padding would be 71, a prime; the FFT then costs 3-4x more."""
+    from surrogate.models.fno import fast_fft_size
+
+    assert [fast_fft_size(n) for n in (1, 11, 36, 71, 77, 94, 97, 121)] == [
+        1,
+        12,
+        36,
+        72,
+        80,
+        96,
+        98,
+        125,
+    ]

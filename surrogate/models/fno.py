@@ -2,7 +2,9 @@
 
 Each layer is GELU(K u + W u) with K a convolution truncated to the lowest `modes` Fourier modes
 per dimension and W a pointwise linear map. Grid coordinates are appended to the input; the input
-is zero-padded on the far side of each axis for non-periodic problems.
+is zero-padded on the far side of each axis for non-periodic problems, by at least `padding` of
+its size, up to the next size whose prime factors are 2, 3, 5 and 7 only: FFTs of other sizes
+are several times slower (at 64 points, 10 % padding would give 71, a prime: 3.6x slower than 72).
 
 `factorization="cp"` stores each layer's spectral weights as a rank-`rank` CP (canonical
 polyadic) decomposition over (corner, input channel, output channel, mode per axis), the
@@ -22,6 +24,22 @@ from torch import nn
 from surrogate.models.grid import node_coordinates
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+FAST_FFT_PRIMES = (2, 3, 5, 7)
+
+
+def fast_fft_size(n: int) -> int:
+    """The smallest size >= n whose prime factors are all in FAST_FFT_PRIMES."""
+    size = n
+    while True:
+        rest = size
+        for prime in FAST_FFT_PRIMES:
+            while rest % prime == 0:
+                rest //= prime
+        if rest == 1:
+            return size
+        size += 1
+
+
 FACTORIZATIONS = (None, "cp")
 
 
@@ -166,7 +184,10 @@ class FNO(nn.Module):
         grid = node_coordinates(spatial, device=x.device, dtype=x.dtype)
         x = torch.cat([x, grid.expand(x.shape[0], *grid.shape)], dim=1)
         x = self.lift(x)
-        pads = [math.ceil(self.padding * s) for s in spatial]
+        pads = [
+            fast_fft_size(s + math.ceil(self.padding * s)) - s if self.padding else 0
+            for s in spatial
+        ]
         if any(pads):
             # F.pad lists (left, right) pairs from the last axis backwards.
             x = F.pad(x, [p for pad in reversed(pads) for p in (0, pad)])
