@@ -3,18 +3,14 @@ exact resumption after SIGKILL, solver statistics recorded."""
 
 from __future__ import annotations
 
-import os
-import re
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from test_reproducibility import bytes_without_timings
+from interruption import interrupt_and_resume
 
 from surrogate.data.generate import generate
 from surrogate.data.reader import read_solver_stats
@@ -90,34 +86,8 @@ def _command(data_dir: Path) -> list[str]:
 
 
 def test_generation_killed_with_sigkill_resumes_to_the_identical_file(tmp_path):
-    reference = subprocess.run(
-        _command(tmp_path / "a"), cwd=tmp_path, capture_output=True, timeout=600
-    )
-    assert reference.returncode == 0, reference.stderr[-2000:]
-
-    process = subprocess.Popen(
-        _command(tmp_path / "b"), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    partial = tmp_path / "b" / "kill" / "train.h5.partial"
-    deadline = time.monotonic() + 120
-    while not partial.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.5)  # let some segments finish and be flushed
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert partial.exists() and not (tmp_path / "b" / "kill" / "train.h5").exists()
-
-    resumed = subprocess.run(
-        _command(tmp_path / "b"), cwd=tmp_path, capture_output=True, text=True, timeout=600
-    )
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    done = re.search(
-        r"resuming .*: (\d+) of 160 samples already done", resumed.stdout + resumed.stderr
-    )
-    assert done and 0 < int(done.group(1)) < 160, "the kill did not land mid-run"
-    final_a = tmp_path / "a" / "kill" / "train.h5"
-    final_b = tmp_path / "b" / "kill" / "train.h5"
-    assert bytes_without_timings(final_a) == bytes_without_timings(final_b)
+    code, _ = interrupt_and_resume(tmp_path, _command, "kill/train.h5", signal.SIGKILL, 20)
+    assert code == -signal.SIGKILL
 
 
 def test_shards_merge_into_the_full_dataset(make_cfg):

@@ -3,17 +3,14 @@ shards and a resume after SIGKILL give the data of one uninterrupted run."""
 
 from __future__ import annotations
 
-import os
-import re
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from interruption import interrupt_and_resume
 from test_reproducibility import bytes_without_timings
 
 from surrogate.data.generate import generate
@@ -98,31 +95,7 @@ def _command(family: str, data_dir: Path) -> list[str]:
     ],
 )
 def test_generation_killed_with_sigkill_resumes_to_the_identical_file(tmp_path, family):
-    reference = subprocess.run(
-        _command(family, tmp_path / "a"), cwd=tmp_path, capture_output=True, timeout=600
+    code, _ = interrupt_and_resume(
+        tmp_path, lambda run: _command(family, run), "kill/train.h5", signal.SIGKILL, 4
     )
-    assert reference.returncode == 0, reference.stderr[-2000:]
-    process = subprocess.Popen(
-        _command(family, tmp_path / "b"),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    partial = tmp_path / "b" / "kill" / "train.h5.partial"
-    deadline = time.monotonic() + 120
-    while not partial.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.0)  # let some segments finish and be flushed
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert partial.exists() and not (tmp_path / "b" / "kill" / "train.h5").exists()
-    resumed = subprocess.run(
-        _command(family, tmp_path / "b"), cwd=tmp_path, capture_output=True, text=True, timeout=600
-    )
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    total = int(re.search(r"n_train=(\d+)", " ".join(KILL[family])).group(1))
-    log = resumed.stdout + resumed.stderr
-    done = re.search(r"resuming .*: (\d+) of \d+ samples already done", log)
-    assert done and 0 < int(done.group(1)) < total, "the kill did not land mid-run"
-    final = [tmp_path / d / "kill" / "train.h5" for d in ("a", "b")]
-    assert bytes_without_timings(final[0]) == bytes_without_timings(final[1])
+    assert code == -signal.SIGKILL

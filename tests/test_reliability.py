@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY_MODEL, compose_stage, run_cli
+from interruption import interrupt_and_resume
 from test_reproducibility import bytes_without_timings
 
 from surrogate.data.generate import generate
@@ -188,15 +189,6 @@ def test_eval_refuses_a_dataset_of_another_family(
 # 3. Interruption: the same command resumes to the uninterrupted result.
 
 
-def samples_done(partial: Path) -> int:
-    """How many samples a running generation has flushed (read without taking its file lock)."""
-    try:
-        with h5py.File(partial, "r", locking=False) as file:
-            return int(file["completed"][:].sum())
-    except (OSError, KeyError):
-        return 0
-
-
 GENERATE = ["pde.resolution=16", "n_train=1000", "n_test=0", "name=big", "flush_seconds=0.05"]
 
 
@@ -208,33 +200,11 @@ GENERATE = ["pde.resolution=16", "n_train=1000", "n_test=0", "name=big", "flush_
 def test_generation_interrupted_with_sigint_resumes_to_the_identical_file(tmp_path, sig, word):
     """Ctrl-C, or the SIGTERM a batch scheduler sends before SIGKILL."""
     command = [sys.executable, "-m", "surrogate.cli.generate", *GENERATE, "paths.data_dir=data"]
-    for run in ("a", "b"):
-        (tmp_path / run).mkdir()
-    # The reference runs as a command too: in this process torch's BLAS changes the last bits.
-    assert subprocess.run(command, cwd=tmp_path / "a", capture_output=True).returncode == 0
-    process = subprocess.Popen(
-        command, cwd=tmp_path / "b", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    partial = tmp_path / "b" / "data" / "big" / "train.h5.partial"
-    deadline = time.monotonic() + 120
-    while samples_done(partial) < 20 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(sig)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 128 + sig, stderr[-2000:]
+    code, stderr = interrupt_and_resume(tmp_path, lambda run: command, "data/big/train.h5", sig, 20)
+    assert code == 128 + sig, stderr[-2000:]
     assert stderr.strip().splitlines()[-1] == (
         f"error: generation {word}; the samples finished so far are kept in data/big: "
         "rerun the same command to resume"
-    )
-    assert partial.exists() and not partial.with_name("train.h5").exists()
-    resumed = subprocess.run(command, cwd=tmp_path / "b", capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    log = resumed.stdout + resumed.stderr
-    done = re.search(r"resuming .*: (\d+) of 1000 samples already done", log)
-    assert done and 0 < int(done.group(1)) < 1000, "the interrupt did not land mid-run"
-    final = "data/big/train.h5"
-    assert bytes_without_timings(tmp_path / "a" / final) == bytes_without_timings(
-        tmp_path / "b" / final
     )
 
 

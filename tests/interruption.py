@@ -1,0 +1,55 @@
+"""Interrupting a generation mid-run and checking that the same command resumes it exactly."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+from test_reproducibility import bytes_without_timings
+
+
+def samples_done(partial: Path) -> int:
+    """How many samples a running generation has flushed (read without taking its file lock)."""
+    try:
+        with h5py.File(partial, "r", locking=False) as file:
+            return int(file["completed"][:].sum())
+    except (OSError, KeyError):
+        return 0
+
+
+def interrupt_and_resume(
+    tmp_path: Path, command_for: Callable[[Path], list[str]], split: str, sig: int, after: int
+) -> tuple[int, str]:
+    """Run the command to the end in tmp_path/a; in tmp_path/b send it `sig` once `after`
+    samples are flushed, then rerun it there. Checks that the interruption left only the partial
+    file, that the rerun resumed mid-run and that its file equals the uninterrupted one byte for
+    byte apart from the timings. `split` is the split file's path relative to the run directory.
+    Returns the interrupted process's exit code and stderr."""
+    runs = {name: tmp_path / name for name in ("a", "b")}
+    for run in runs.values():
+        run.mkdir()
+    reference = subprocess.run(command_for(runs["a"]), cwd=runs["a"], capture_output=True)
+    assert reference.returncode == 0, reference.stderr[-2000:]
+
+    process = subprocess.Popen(
+        command_for(runs["b"]), cwd=runs["b"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    partial = runs["b"] / f"{split}.partial"
+    deadline = time.monotonic() + 120
+    while samples_done(partial) < after and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    assert partial.exists() and not (runs["b"] / split).exists(), stderr[-2000:]
+
+    resumed = subprocess.run(command_for(runs["b"]), cwd=runs["b"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    log = resumed.stdout + resumed.stderr
+    done = re.search(r"resuming .*: (\d+) of (\d+) samples already done", log)
+    assert done and 0 < int(done.group(1)) < int(done.group(2)), "it did not stop mid-run"
+    assert bytes_without_timings(runs["a"] / split) == bytes_without_timings(runs["b"] / split)
+    return process.returncode, stderr.decode()
