@@ -141,3 +141,17 @@ def test_bf16_on_cpu_is_one_line_from_the_cli(tiny_dataset):
         "error: trainer.precision=bf16-mixed needs a CUDA GPU and no CUDA device is available; "
         "use trainer.precision=32-true"
     ]
+
+
+def test_a_mask_input_zeroes_the_prediction_outside_the_domain():
+    """The heat family's `mask` input is known geometry: nothing is predicted in the slot."""
+    from surrogate.training.module import OperatorModule
+
+    data = {"input_names": ["mask", "g"], "output_names": ["u"], "spatial_shape": [8, 8]}
+    model = {"name": "fno", "modes": 2, "width": 4, "n_layers": 1, "projection_width": 4}
+    module = OperatorModule(model, data, {}, {})
+    mask = torch.ones(2, 1, 8, 8)
+    mask[:, :, 3:5, 2:6] = 0.0
+    x = torch.cat([mask, torch.randn(2, 1, 8, 8)], dim=1)
+    pred = module(x)
+    assert (pred[:, :, 3:5, 2:6] == 0).all() and (pred[mask.bool()] != 0).all()

@@ -38,6 +38,10 @@ class OperatorModule(L.LightningModule):
         in_channels, out_channels = len(data["input_names"]), len(data["output_names"])
         spatial = tuple(data["spatial_shape"])
         self.temporal = temporal
+        # A `mask` input (1 on the domain, 0 outside, e.g. the heat family's slot) is known
+        # geometry: predictions are multiplied by it, so no error is made or counted outside.
+        names = list(data["input_names"])
+        self.mask_channel = names.index("mask") if "mask" in names else None
         model_in = in_channels + (temporal["window"] * out_channels if temporal else 0)
         self.model = build_model(model, model_in, out_channels, len(spatial))
         self.input_norm = ChannelNormalizer(in_channels)
@@ -73,15 +77,20 @@ class OperatorModule(L.LightningModule):
         """Physical inputs to physical outputs; on trajectories, also the window of states
         (batch, window, C_out, *spatial) to the next state (batch, C_out, *spatial)."""
         if states is None:
-            return self.output_norm.decode(self.model(self.input_norm.encode(x)))
+            return self._masked(self.output_norm.decode(self.model(self.input_norm.encode(x))), x)
         batch, window = states.shape[:2]
         encoded = self.output_norm.encode(states.flatten(0, 1)).reshape(
             batch, window * states.shape[2], *states.shape[3:]
         )
         out = self.model(torch.cat([self.input_norm.encode(x), encoded], dim=1))
         if self.temporal["predict"] == "change":
-            return states[:, -1] + self.change_norm.decode(out)
-        return self.output_norm.decode(out)
+            return self._masked(states[:, -1] + self.change_norm.decode(out), x)
+        return self._masked(self.output_norm.decode(out), x)
+
+    def _masked(self, prediction: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if self.mask_channel is None:
+            return prediction
+        return prediction * x[:, self.mask_channel : self.mask_channel + 1]
 
     def unroll(
         self, x: torch.Tensor, states: torch.Tensor, steps: int, pushforward: bool = False
