@@ -120,3 +120,6 @@ def check_eval(cfg: DictConfig) -> None:
     require_int(cfg, "spectral.high", minimum=low)
     require_bool(cfg, "figures.enabled")
     require_int(cfg, "figures.n_samples", minimum=0)
+    require_float(cfg, "rollout.threshold", above=0.0)
+    require_float(cfg, "rollout.blow_up", above=1.0)
+    require_int(cfg, "rollout.figures", minimum=0)

@@ -43,6 +43,7 @@ def test_stage_help_shows_hydra_help_and_config(tmp_path):
         (["eval", "ckpt=."], 2, "error: . holds no run with checkpoints/last.ckpt"),
         (["eval", "ckpt=x", "ckpt_name=worst"], 2, "error: ckpt_name='worst' is unknown"),
         (["eval", "ckpt=x", "spectral.high=2"], 2, "error: spectral.high=2 must be >= 4"),
+        (["eval", "ckpt=x", "rollout.threshold=0"], 2, "error: rollout.threshold=0 must be > 0.0"),
     ],
 )
 def test_bad_input_gets_one_clear_line_and_no_traceback(tmp_path, args, code, message):

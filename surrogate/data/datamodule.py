@@ -1,8 +1,9 @@
 """LightningDataModule over a dataset directory: train / validation loaders with lazy reads.
 
 Time-dependent datasets are split by trajectory, never by time step, and served as windows
-(surrogate/data/temporal.py): training samples unroll `options.unroll` steps, validation
-samples one step (teacher forced), so val/rel_l2 is the one-step error whatever the unroll.
+(surrogate/data/temporal.py): training samples unroll `temporal.unroll` steps; validation
+samples roll each held-out trajectory from its first window to its end
+(`temporal.validate=rollout`, as eval scores it) or predict one step (`one_step`).
 """
 
 from __future__ import annotations

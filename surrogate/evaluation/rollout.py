@@ -26,7 +26,6 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from surrogate.checks import require_float, require_int
 from surrogate.data.reader import SplitInfo, read_grid, read_solver_stats
 from surrogate.errors import UserError
 from surrogate.evaluation.metrics import LABELS, distribution, per_sample_metrics
@@ -313,9 +312,9 @@ def evaluate_rollout(
     run_dir: Path,
 ) -> dict[str, Any]:
     """The eval stage on time-dependent data: metrics.json, the CSVs, the PNGs and report.md."""
-    threshold = require_float(cfg, "rollout.threshold", above=0.0)
-    blow_up = require_float(cfg, "rollout.blow_up", above=1.0)
-    shown = require_int(cfg, "rollout.figures", minimum=0)
+    # Checked with the rest of the eval config by `check_eval`, before any work.
+    threshold, blow_up = float(cfg.rollout.threshold), float(cfg.rollout.blow_up)
+    shown = int(cfg.rollout.figures)
     if module.temporal is None or not info.temporal:
         model, data = (
             ("steady", "time-dependent") if info.temporal else ("time-dependent", "steady")
