@@ -128,10 +128,7 @@ def build_preconditioner(
             if ilu_fill_factor == 1.0 and ilu_drop_tol == 0.0:
                 return ilu0(matrix)
             return spla.spilu(csc, drop_tol=ilu_drop_tol, fill_factor=ilu_fill_factor).solve
-        except (
-            RuntimeError,
-            ArithmeticError,
-        ):  # a zero pivot (indefinite): more fill usually avoids it
+        except (RuntimeError, ArithmeticError):  # a zero pivot: more fill usually avoids it
             log.info("ILU hit a zero pivot; retrying with fill 10 and drop 1e-4")
             return spla.spilu(csc, drop_tol=1e-4, fill_factor=max(10.0, ilu_fill_factor)).solve
     if name == "amg":

@@ -33,7 +33,8 @@ class FaultGuard(L.Callback):
     ) -> None:
         loss = outputs["loss"] if isinstance(outputs, Mapping) else outputs
         if loss is not None:
-            self._stop_unless(trainer, bool(torch.isfinite(loss).all()), f"loss {loss.item()}")
+            finite = bool(torch.isfinite(loss).all())
+            self._stop_unless(trainer, finite, "loss" if finite else f"loss {loss.item()}")
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._check_model(trainer, module)

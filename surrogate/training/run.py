@@ -122,8 +122,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module.set_statistics(
         fit_statistics(info.path, "inputs", train_indices),
         fit_statistics(info.path, "outputs", train_indices),
+        # Only predicting the change normalises by the increments: another pass over the data.
         fit_statistics(info.path, "outputs", train_indices, changes=True)
-        if info.temporal
+        if info.temporal and temporal.predict == "change"
         else None,
     )
     checkpoint = ModelCheckpoint(
