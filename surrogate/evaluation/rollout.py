@@ -12,9 +12,7 @@ the evaluation itself never fails on it. The one-step (teacher-forced) error is 
 from __future__ import annotations
 
 import csv
-import json
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +27,8 @@ from omegaconf import DictConfig
 from surrogate.data.reader import SplitInfo, read_grid, read_solver_stats
 from surrogate.errors import UserError
 from surrogate.evaluation.metrics import LABELS, distribution, per_sample_metrics
-from surrogate.evaluation.report import Section, format_value, markdown_table, write_report
+from surrogate.evaluation.report import Section, format_value, markdown_table
+from surrogate.evaluation.run import timed, write_outputs
 from surrogate.training.losses import relative_l2
 from surrogate.training.module import OperatorModule
 
@@ -165,17 +164,6 @@ class RolloutRun:
     shown: list[tuple[int, np.ndarray, np.ndarray]]  # (index, truth (H, C, *s), prediction)
 
 
-def _timed(device: torch.device, work: Callable[..., Any], *args: Any) -> tuple[Any, float]:
-    """work(*args) and its wall-clock seconds, GPU work included."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    begin = time.perf_counter()
-    result = work(*args)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return result, time.perf_counter() - begin
-
-
 def run_rollouts(
     module: OperatorModule,
     info: SplitInfo,
@@ -201,7 +189,7 @@ def run_rollouts(
             bound = blow_up * truth.flatten(1).abs().amax(dim=1)
             if start == 0:  # one-off costs (FFT plans, kernels) out of the timing, as when steady
                 module(static, truth[:, :window])
-            (pred, blown), took = _timed(
+            (pred, blown), took = timed(
                 device, rollout, module, static, truth[:, :window], horizon, bound
             )
             seconds += took
@@ -266,17 +254,8 @@ def rollout_metrics(
     }
 
 
-def write_tables(run_dir: Path, errors: StepErrors, fields: dict[str, np.ndarray]) -> None:
-    """per_sample.csv (one row per trajectory: its whole-trajectory relative L2, its blow-up
-    step and every field metric averaged over its steps) and rollout_rel_l2.csv (trajectory x
-    step)."""
-    with open(run_dir / "per_sample.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["index", "full_rel_l2", "blow_up_step", *fields])
-        for index in range(len(errors.blow_up)):
-            values = (errors.full_rel_l2[index], *(column[index] for column in fields.values()))
-            formatted = [f"{v:.6g}" for v in values]
-            writer.writerow([index, formatted[0], int(errors.blow_up[index]), *formatted[1:]])
+def write_step_errors(run_dir: Path, errors: StepErrors) -> None:
+    """rollout_rel_l2.csv: relative L2 per trajectory (rows) and step (columns)."""
     with open(run_dir / "rollout_rel_l2.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["index", *(f"step_{n}" for n in range(1, errors.rel_l2.shape[1] + 1))])
@@ -356,9 +335,15 @@ def evaluate_rollout(
             "figures": [path.relative_to(run_dir).as_posix() for path in figures],
         }
     )
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    write_tables(run_dir, run.errors, run.fields)
-    write_report(run_dir, metrics, figures, [_rollout_section(summary)])
+    # per_sample.csv: per trajectory, its whole-trajectory relative L2, its blow-up step (0:
+    # none) and every field metric averaged over its steps.
+    per_trajectory = {
+        "full_rel_l2": run.errors.full_rel_l2,
+        "blow_up_step": run.errors.blow_up,
+        **run.fields,
+    }
+    write_outputs(run_dir, metrics, per_trajectory, figures, [_rollout_section(summary)])
+    write_step_errors(run_dir, run.errors)
     log.info(
         "rollout over %d steps from a window of %d: mean rel L2 %.4g, one-step %.4g, "
         "first step above %g: %s, blow-ups %d",

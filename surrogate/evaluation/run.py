@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +85,15 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _synchronize(device: torch.device) -> None:
+def timed(device: torch.device, work: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """work(*args) and its wall-clock seconds, GPU work included."""
     if device.type == "cuda":
         torch.cuda.synchronize()
+    begin = time.perf_counter()
+    result = work(*args)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return result, time.perf_counter() - begin
 
 
 def _measure(
@@ -111,11 +117,8 @@ def _measure(
             x, y = x.to(device), y.to(device)
             if batch == 0:
                 module(x)
-            _synchronize(device)
-            start = time.perf_counter()
-            pred = module(x)
-            _synchronize(device)
-            seconds += time.perf_counter() - start
+            pred, took = timed(device, module, x)
+            seconds += took
             metrics = per_sample_metrics(
                 pred, y, spacing, int(cfg.spectral.low), int(cfg.spectral.high)
             )
