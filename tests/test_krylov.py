@@ -226,10 +226,10 @@ def test_implicit_steps_reuse_the_preconditioner_and_need_fewer_iterations(monke
 
 
 def test_ilu0_factors_reproduce_a_on_its_pattern_and_cut_gmres_iterations():
-    from surrogate.solvers.preconditioners import ilu0
+    from surrogate.solvers.preconditioners import ILU0
 
     matrix = heat_matrix(20, tau=5e-3)
-    apply = ilu0(matrix)
+    apply = ILU0(matrix)
     product = np.stack([apply(column) for column in np.eye(400)], axis=1)  # (LU)^{-1}
     lu = np.linalg.inv(product)
     pattern = matrix.toarray() != 0

@@ -16,7 +16,12 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from surrogate.solvers.arnoldi import REORTHOGONALIZE, ArnoldiCycle, arnoldi_cycle
+from surrogate.solvers.arnoldi import (
+    REORTHOGONALIZE,
+    ArnoldiCycle,
+    arnoldi_cycle,
+    preconditioned_operator,
+)
 from surrogate.solvers.base import OperatorMemo
 from surrogate.solvers.preconditioners import Apply
 
@@ -63,10 +68,7 @@ class GCRODR:
         self, matrix: sp.spmatrix, rhs: np.ndarray, x0: np.ndarray, precondition: Apply
     ) -> tuple[np.ndarray, int, int]:
         """Solve A x = b to ||b - A x|| <= rtol ||b||; returns (x, iterations, matvecs)."""
-
-        def operator(v: np.ndarray) -> np.ndarray:
-            return matrix @ precondition(v)
-
+        operator = preconditioned_operator(matrix, precondition)
         target = self.rtol * float(np.linalg.norm(rhs))
         x = x0.copy()
         r = rhs - matrix @ x
