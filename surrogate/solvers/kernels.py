@@ -145,6 +145,45 @@ def ssor_apply(indptr, indices, data, diagonal, inverse_scaled, scaled, factor, 
     return upper_sweep(indptr, indices, data, diagonal, inverse_scaled, out, out)
 
 
+@numba.njit(**_JIT)
+def lower_columns(indptr, indices, data, diagonal, inverse_diagonal, r, out):
+    """`lower_sweep` for every column of r (n, k) at once: k independent chains per row."""
+    k = r.shape[1]
+    for i in range(len(indptr) - 1):
+        row = out[i]
+        for v in range(k):
+            row[v] = r[i, v]
+        for p in range(_u(indptr[i]), _u(diagonal[i])):
+            a = data[p]
+            source = out[_u(indices[p])]
+            for v in range(k):
+                row[v] -= a * source[v]
+        d = inverse_diagonal[i]
+        for v in range(k):
+            row[v] *= d
+    return out
+
+
+@numba.njit(**_JIT)
+def upper_columns(indptr, indices, data, diagonal, inverse_diagonal, r, out):
+    """`upper_sweep` for every column of r (n, k) at once."""
+    k, n = r.shape[1], len(indptr) - 1
+    for step in range(n):
+        i = _u(n - 1 - step)
+        row = out[i]
+        for v in range(k):
+            row[v] = r[i, v]
+        for p in range(_u(diagonal[i] + 1), _u(indptr[i + 1])):
+            a = data[p]
+            source = out[_u(indices[p])]
+            for v in range(k):
+                row[v] -= a * source[v]
+        d = inverse_diagonal[i]
+        for v in range(k):
+            row[v] *= d
+    return out
+
+
 # --- Arnoldi with delayed reorthogonalisation -------------------------------------------------
 
 

@@ -41,6 +41,29 @@ class SparseRows:
         self.diagonal = kernels.diagonal_positions(self.indptr, self.indices)
 
 
+class Identity:
+    """M = I."""
+
+    def __call__(self, r: np.ndarray) -> np.ndarray:
+        return r
+
+    def columns(self, block: np.ndarray) -> np.ndarray:
+        return block
+
+
+class Jacobi:
+    """M = diag(A)."""
+
+    def __init__(self, diagonal: np.ndarray) -> None:
+        self.inverse = 1.0 / diagonal
+
+    def __call__(self, r: np.ndarray) -> np.ndarray:
+        return self.inverse * r
+
+    def columns(self, block: np.ndarray) -> np.ndarray:
+        return self.inverse[:, None] * block
+
+
 class Sweep:
     """SOR (forward sweep with D/ω + L) or SSOR (forward, scale, backward), from zero."""
 
@@ -64,6 +87,16 @@ class Sweep:
             rows.indptr, rows.indices, rows.data, rows.diagonal, self.inverse, r, out
         )
 
+    def columns(self, block: np.ndarray) -> np.ndarray:
+        """The same for every column of `block` (n, k) in one sweep."""
+        rows, out = self.rows, np.empty_like(block)
+        arrays = (rows.indptr, rows.indices, rows.data, rows.diagonal, self.inverse)
+        kernels.lower_columns(*arrays, block, out)
+        if self.symmetric:
+            out *= (self.factor * self.scaled)[:, None]
+            kernels.upper_columns(*arrays, out, out)
+        return out
+
 
 class ILU0:
     """r -> (L U)^{-1} r for the ILU(0) factors of `matrix` (no fill, natural ordering)."""
@@ -78,6 +111,7 @@ class ILU0:
         if bad >= 0:
             raise ArithmeticError(f"ILU(0) hit a zero pivot in row {bad}")
         self.rows, self.factors, self.pivots = rows, factors, pivots
+        self.unit = np.ones(len(pivots))  # L's diagonal
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
         rows = self.rows
@@ -86,9 +120,12 @@ class ILU0:
             np.empty_like(r),
         )  # fmt: skip
 
-
-def _identity(r: np.ndarray) -> np.ndarray:
-    return r
+    def columns(self, block: np.ndarray) -> np.ndarray:
+        """The same for every column of `block` (n, k) in one sweep."""
+        rows, out = self.rows, np.empty_like(block)
+        arrays = (rows.indptr, rows.indices, self.factors, rows.diagonal)
+        kernels.lower_columns(*arrays, self.unit, block, out)
+        return kernels.upper_columns(*arrays, self.pivots, out, out)
 
 
 def build_preconditioner(
@@ -100,13 +137,12 @@ def build_preconditioner(
 ) -> Apply:
     """The function r -> M^{-1} r for the preconditioner `name` of `matrix`."""
     if name == "none":
-        return _identity
+        return Identity()
     diagonal = matrix.diagonal()
     if name in ("jacobi", "sor", "ssor") and np.any(diagonal == 0.0):
         raise UserError(f"preconditioner {name} needs a non-zero diagonal; use ilu or none")
     if name == "jacobi":
-        inverse = 1.0 / diagonal
-        return lambda r: inverse * r
+        return Jacobi(diagonal)
     if name in ("sor", "ssor"):
         return Sweep(matrix, diagonal, omega, symmetric=name == "ssor")
     if name == "ilu":
@@ -130,3 +166,11 @@ def build_preconditioner(
     raise UserError(
         f"solver.preconditioner={name} is unknown; choose one of: {', '.join(PRECONDITIONERS)}"
     )
+
+
+def apply_columns(precondition: Apply, block: np.ndarray) -> np.ndarray:
+    """M^{-1} applied to every column of `block` (n, k): one compiled sweep where there is one."""
+    columns = getattr(precondition, "columns", None)
+    if columns is not None:
+        return columns(block)
+    return np.stack([precondition(block[:, i]) for i in range(block.shape[1])], axis=1)
