@@ -101,53 +101,63 @@ def ilu0_factor(indptr, indices, data, diagonal):
     return factors, inverse, -1
 
 
+# The triangular sweeps are latency-bound: row i waits for row i - 1. They take the entries
+# pre-divided by the row's pivot (one multiply less on that chain) and keep row i - 1's value
+# in a register when it is the row's last lower (first upper) entry (no store-to-load wait).
+
+
 @numba.njit(**_JIT)
-def lower_sweep(indptr, indices, data, diagonal, inverse_diagonal, r, out):
-    """Solve (D + L) z = r by forward substitution; D given by its inverse, L strictly lower."""
+def forward_sweep(indptr, indices, scaled, diagonal, rhs_scale, r, out):
+    """out_i = rhs_scale_i r_i - sum_{j < i} scaled_ij out_j: (D + L) z = r with `scaled` =
+    D^{-1} L (rhs_scale = D^{-1}); a unit lower factor has rhs_scale = 1 and scaled = L."""
+    previous = 0.0
     for i in range(len(indptr) - 1):
-        total = r[i]
-        for p in range(_u(indptr[i]), _u(diagonal[i])):
-            total -= data[p] * out[_u(indices[p])]
-        out[i] = total * inverse_diagonal[i]
+        total = r[i] * rhs_scale[i]
+        start, stop = _u(indptr[i]), _u(diagonal[i])
+        if stop > start and indices[stop - 1] == i - 1:
+            stop -= 1
+            total -= scaled[stop] * previous
+        for p in range(start, stop):
+            total -= scaled[p] * out[_u(indices[p])]
+        out[i] = total
+        previous = total
     return out
 
 
 @numba.njit(**_JIT)
-def upper_sweep(indptr, indices, data, diagonal, inverse_diagonal, r, out):
-    """Solve (D + U) z = r by backward substitution; D given by its inverse, U strictly upper."""
+def backward_sweep(indptr, indices, scaled, diagonal, rhs_scale, r, out):
+    """out_i = rhs_scale_i r_i - sum_{j > i} scaled_ij out_j: (D + U) z = r with `scaled` =
+    D^{-1} U and rhs_scale = D^{-1}."""
     n = len(indptr) - 1
+    previous = 0.0
     for step in range(n):
         i = _u(n - 1 - step)
-        total = r[i]
-        for p in range(_u(diagonal[i] + 1), _u(indptr[i + 1])):
-            total -= data[p] * out[_u(indices[p])]
-        out[i] = total * inverse_diagonal[i]
+        total = r[i] * rhs_scale[i]
+        start, stop = _u(diagonal[i] + 1), _u(indptr[i + 1])
+        if stop > start and indices[start] == i + 1:
+            total -= scaled[start] * previous
+            start += 1
+        for p in range(start, stop):
+            total -= scaled[p] * out[_u(indices[p])]
+        out[i] = total
+        previous = total
     return out
 
 
 @numba.njit(**_JIT)
-def ilu0_solve(indptr, indices, factors, diagonal, inverse_pivots, r, out):
-    """out = (L U)^{-1} r for the factors of `ilu0_factor`."""
-    for i in range(len(indptr) - 1):  # L y = r, unit diagonal
-        total = r[i]
-        for p in range(_u(indptr[i]), _u(diagonal[i])):
-            total -= factors[p] * out[_u(indices[p])]
-        out[i] = total
-    return upper_sweep(indptr, indices, factors, diagonal, inverse_pivots, out, out)
-
-
-@numba.njit(**_JIT)
-def ssor_apply(indptr, indices, data, diagonal, inverse_scaled, scaled, factor, r, out):
-    """out = factor (D/ω + U)^{-1} (D/ω) (D/ω + L)^{-1} r: one symmetric SOR sweep from zero."""
-    lower_sweep(indptr, indices, data, diagonal, inverse_scaled, r, out)
-    for i in range(len(out)):
-        out[i] *= scaled[i] * factor
-    return upper_sweep(indptr, indices, data, diagonal, inverse_scaled, out, out)
+def scale_rows(indptr, data, row_scale):
+    """data_ij * row_scale_i: entries divided by their row's pivot for the sweeps."""
+    scaled = np.empty_like(data)
+    for i in range(len(indptr) - 1):
+        for p in range(_u(indptr[i]), _u(indptr[i + 1])):
+            scaled[p] = data[p] * row_scale[i]
+    return scaled
 
 
 @numba.njit(**_JIT)
 def lower_columns(indptr, indices, data, diagonal, inverse_diagonal, r, out):
-    """`lower_sweep` for every column of r (n, k) at once: k independent chains per row."""
+    """Solve (D + L) Z = R for every column of R (n, k) at once (D given by its inverse, L
+    strictly lower): k independent chains per row, so no latency-bound chain."""
     k = r.shape[1]
     for i in range(len(indptr) - 1):
         row = out[i]
@@ -166,7 +176,7 @@ def lower_columns(indptr, indices, data, diagonal, inverse_diagonal, r, out):
 
 @numba.njit(**_JIT)
 def upper_columns(indptr, indices, data, diagonal, inverse_diagonal, r, out):
-    """`upper_sweep` for every column of r (n, k) at once."""
+    """Solve (D + U) Z = R for every column of R (n, k) at once (U strictly upper)."""
     k, n = r.shape[1], len(indptr) - 1
     for step in range(n):
         i = _u(n - 1 - step)

@@ -71,21 +71,21 @@ class Sweep:
         self, matrix: sp.spmatrix, diagonal: np.ndarray, omega: float, symmetric: bool
     ) -> None:
         self.rows = SparseRows(matrix)
-        self.scaled = diagonal / omega
-        self.inverse = 1.0 / self.scaled
+        self.scaled_diagonal = diagonal / omega
+        self.inverse = 1.0 / self.scaled_diagonal
+        self.scaled = kernels.scale_rows(self.rows.indptr, self.rows.data, self.inverse)
         self.factor = (2.0 - omega) / omega
+        # Backward sweep of SSOR: right-hand side factor (D/ω) y times D^{-1}ω = factor y.
+        self.backward_scale = np.full(len(diagonal), self.factor)
         self.symmetric = symmetric
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
-        rows, out = self.rows, np.empty_like(r)
+        rows = self.rows
+        arrays = (rows.indptr, rows.indices, self.scaled, rows.diagonal)
+        out = kernels.forward_sweep(*arrays, self.inverse, r, np.empty_like(r))
         if self.symmetric:
-            return kernels.ssor_apply(
-                rows.indptr, rows.indices, rows.data, rows.diagonal,
-                self.inverse, self.scaled, self.factor, r, out,
-            )  # fmt: skip
-        return kernels.lower_sweep(
-            rows.indptr, rows.indices, rows.data, rows.diagonal, self.inverse, r, out
-        )
+            kernels.backward_sweep(*arrays, self.backward_scale, out, out)
+        return out
 
     def columns(self, block: np.ndarray) -> np.ndarray:
         """The same for every column of `block` (n, k) in one sweep."""
@@ -93,7 +93,7 @@ class Sweep:
         arrays = (rows.indptr, rows.indices, rows.data, rows.diagonal, self.inverse)
         kernels.lower_columns(*arrays, block, out)
         if self.symmetric:
-            out *= (self.factor * self.scaled)[:, None]
+            out *= (self.factor * self.scaled_diagonal)[:, None]
             kernels.upper_columns(*arrays, out, out)
         return out
 
@@ -112,13 +112,18 @@ class ILU0:
             raise ArithmeticError(f"ILU(0) hit a zero pivot in row {bad}")
         self.rows, self.factors, self.pivots = rows, factors, pivots
         self.unit = np.ones(len(pivots))  # L's diagonal
+        # L as it is (unit diagonal), U divided by its pivots: the sweeps' form.
+        self.scaled = np.where(
+            np.arange(len(factors)) < np.repeat(rows.diagonal, np.diff(rows.indptr)),
+            factors,
+            kernels.scale_rows(rows.indptr, factors, pivots),
+        )
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
         rows = self.rows
-        return kernels.ilu0_solve(
-            rows.indptr, rows.indices, self.factors, rows.diagonal, self.pivots, r,
-            np.empty_like(r),
-        )  # fmt: skip
+        arrays = (rows.indptr, rows.indices, self.scaled, rows.diagonal)
+        out = kernels.forward_sweep(*arrays, self.unit, r, np.empty_like(r))
+        return kernels.backward_sweep(*arrays, self.pivots, out, out)
 
     def columns(self, block: np.ndarray) -> np.ndarray:
         """The same for every column of `block` (n, k) in one sweep."""
