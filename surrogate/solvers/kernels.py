@@ -145,11 +145,12 @@ def backward_sweep(indptr, indices, scaled, diagonal, rhs_scale, r, out):
 
 
 @numba.njit(**_JIT)
-def scale_rows(indptr, data, row_scale):
-    """data_ij * row_scale_i: entries divided by their row's pivot for the sweeps."""
-    scaled = np.empty_like(data)
+def scale_rows(indptr, data, row_scale, first):
+    """data_ij * row_scale_i for the entries of row i from position first[i] on (the ones
+    before it copied): entries divided by their row's pivot for the sweeps."""
+    scaled = data.copy()
     for i in range(len(indptr) - 1):
-        for p in range(_u(indptr[i]), _u(indptr[i + 1])):
+        for p in range(_u(first[i]), _u(indptr[i + 1])):
             scaled[p] = data[p] * row_scale[i]
     return scaled
 

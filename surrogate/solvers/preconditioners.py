@@ -73,7 +73,9 @@ class Sweep:
         self.rows = SparseRows(matrix)
         self.scaled_diagonal = diagonal / omega
         self.inverse = 1.0 / self.scaled_diagonal
-        self.scaled = kernels.scale_rows(self.rows.indptr, self.rows.data, self.inverse)
+        self.scaled = kernels.scale_rows(
+            self.rows.indptr, self.rows.data, self.inverse, self.rows.indptr
+        )
         self.factor = (2.0 - omega) / omega
         # Backward sweep of SSOR: right-hand side factor (D/ω) y times D^{-1}ω = factor y.
         self.backward_scale = np.full(len(diagonal), self.factor)
@@ -113,11 +115,7 @@ class ILU0:
         self.rows, self.factors, self.pivots = rows, factors, pivots
         self.unit = np.ones(len(pivots))  # L's diagonal
         # L as it is (unit diagonal), U divided by its pivots: the sweeps' form.
-        self.scaled = np.where(
-            np.arange(len(factors)) < np.repeat(rows.diagonal, np.diff(rows.indptr)),
-            factors,
-            kernels.scale_rows(rows.indptr, factors, pivots),
-        )
+        self.scaled = kernels.scale_rows(rows.indptr, factors, pivots, rows.diagonal + 1)
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
         rows = self.rows
