@@ -7,6 +7,7 @@ Every strategy solves the same systems in one run, so the ratios are side by sid
     python benchmarks/solvers.py scipy --family darcy_skr --systems 20
     python benchmarks/solvers.py fastest --family darcy --resolution 256 --systems 20
     python benchmarks/solvers.py petsc --family darcy_skr --systems 100
+    python benchmarks/solvers.py phases --family darcy_skr --systems 100 --preconditioners ilu
 
 `petsc` runs PETSc's GMRES(40) (benchmarks/petsc_gmres.py, under the interpreter that has
 petsc4py: Debian's python3-petsc4py) on the same systems, exported to a file, beside ours; it
@@ -284,6 +285,61 @@ def petsc_table(family: str, n_systems: int, rtol: float, maxiter: int, repeats:
         )
 
 
+def phases_table(family: str, n_systems: int, rtol: float, maxiter: int, pcs: list[str]) -> None:
+    """Where GCRO-DR(40,20)+greedy spends its time per system: each phase timed by wrapping it
+    (the fastest of 3 chains; the wrappers add about a microsecond per call)."""
+    import surrogate.solvers.chain as chain_module
+    import surrogate.solvers.gcrodr as gcrodr_module
+
+    totals: dict[str, float] = {}
+
+    def timed(function, key):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
+
+        return wrapper
+
+    solver_class = gcrodr_module.GCRODR
+    phases = {
+        "preconditioner set-up": (chain_module, "build_preconditioner"),
+        "Arnoldi cycles": (gcrodr_module, "arnoldi_cycle"),
+        "recycle update (harmonic Ritz, new U and C)": (solver_class, "_next_recycle"),
+        "re-fit of C to the new operator": (solver_class, "_refit"),
+        "projection on C before each cycle": (solver_class, "_project"),
+    }
+    originals = {label: getattr(owner, name) for label, (owner, name) in phases.items()}
+    static = {"_refit", "_project"}
+    for label, (owner, name) in phases.items():
+        wrapped = timed(originals[label], label)
+        setattr(owner, name, staticmethod(wrapped) if name in static else wrapped)
+    try:
+        cfg, problems, order, _ = load_problems(family, n_systems)
+        warm_up(cfg, problems[0], pcs)
+        print(f"\n### GCRO-DR(40,20)+greedy phases: {family}, {n_systems} systems, rtol {rtol:g}\n")
+        print("| preconditioner | ms per system | it/system | " + " | ".join(phases) + " |")
+        print("|---" * (len(phases) + 3) + "|")
+        for pc in pcs:
+            best: dict[str, float] | None = None
+            for _ in range(3):
+                totals.clear()
+                result = run(cfg, krylov("gcrodr", rtol, pc, maxiter=maxiter, omega=1.0, m=40, k=20),
+                             problems, order)  # fmt: skip
+                if best is None or result.seconds < best["total"]:
+                    best = {**totals, "total": result.seconds}
+            ms = 1e3 / n_systems
+            cells = " | ".join(f"{best.get(label, 0.0) * ms:.2f}" for label in phases)
+            print(f"| {pc} | {best['total'] * ms:.2f} | {result.iterations / n_systems:.1f} | {cells} |",
+                  flush=True)  # fmt: skip
+    finally:
+        for label, (owner, name) in phases.items():
+            original = originals[label]
+            setattr(owner, name, staticmethod(original) if name in static else original)
+
+
 def scipy_table(family: str, n_systems: int, rtol: float, preconditioners: list[str]) -> None:
     """Our GMRES(40) against scipy.sparse.linalg.gmres(restart=40), same systems and M."""
     import scipy.sparse.linalg as spla
@@ -385,7 +441,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("table", choices=["skr", "scipy", "fastest", "petsc"])
+    parser.add_argument("table", choices=["skr", "scipy", "fastest", "petsc", "phases"])
     parser.add_argument("--family", choices=sorted(FAMILIES), default="darcy_skr")
     parser.add_argument("--systems", type=int, default=100)
     parser.add_argument("--resolution", type=int, default=256)
@@ -407,6 +463,8 @@ def main() -> None:
             )  # fmt: skip
         elif args.table == "scipy":
             scipy_table(args.family, args.systems, args.rtol, args.preconditioners)
+        elif args.table == "phases":
+            phases_table(args.family, args.systems, args.rtol, args.maxiter, args.preconditioners)
         elif args.table == "petsc":
             petsc_table(args.family, args.systems, args.rtol, args.maxiter, args.repeats)
         else:
