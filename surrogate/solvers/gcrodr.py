@@ -215,17 +215,17 @@ def _cholesky_qr(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     pass when X's condition number exceeds 3 (one pass loses about ε κ(X)^2 of orthogonality).
     """
     inverse = np.eye(x.shape[1])
-    q = x
+    rows = x.T  # Q^T as rows, (k, n)
     for _ in range(2):
-        gram = q.T @ q
+        gram = rows @ rows.T
         eigenvalues = np.linalg.eigvalsh(gram)
         if eigenvalues[0] <= 1e-12 * eigenvalues[-1]:
             return None
         step = _upper_inverse(np.linalg.cholesky(gram).T)
-        q, inverse = q @ step, inverse @ step
+        rows, inverse = step.T @ rows, inverse @ step
         if eigenvalues[-1] <= 10.0 * eigenvalues[0]:
             break
-    return np.ascontiguousarray(q.T), inverse
+    return rows, inverse
 
 
 def _upper_inverse(r: np.ndarray) -> np.ndarray:
