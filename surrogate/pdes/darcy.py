@@ -11,6 +11,9 @@ off-diagonal A[i, j] = -K_j / h^2 (the neighbour's coefficient). That matrix is 
 Laplacian times diag(K), i.e. it discretises -Laplacian(K u) = f (second order), which differs from
 -div(K grad u) = f unless K is constant. It is not symmetric (its eigenvalues are those of the
 SPD matrix K^(1/2) L K^(1/2), so real and positive), hence `symmetric` and `spd` are False for it.
+
+`pde.stencil=skr_reference` rebuilds the SKR code's own systems, slip included (indefinite; see
+surrogate/pdes/skr_reference.py): a reproduction of the paper's benchmark, not a discretisation.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ import scipy.sparse as sp
 from omegaconf import DictConfig
 
 from surrogate.errors import UserError
+from surrogate.pdes import skr_reference
 from surrogate.pdes.base import FieldSpec, Problem
 from surrogate.pdes.coefficients import RandomCoefficient
 from surrogate.pdes.random_fields import sample_grf
 
-STENCILS = ("harmonic", "skr")
+STENCILS = ("harmonic", "skr", "skr_reference")
 
 
 def interior_points(n: int) -> np.ndarray:
@@ -97,6 +101,13 @@ class Darcy:
         # Solvers read these: SKR's stencil is neither symmetric nor (hence) SPD.
         self.symmetric = self.spd = self.stencil == "harmonic"
         self.coefficient = RandomCoefficient.read(cfg, self.n)
+        if self.stencil == "skr_reference" and (
+            self.coefficient.kind != "lognormal" or cfg.grf.modes is not None
+        ):
+            raise UserError(
+                "pde.stencil=skr_reference reproduces SKR's lognormal systems (FNO's periodic "
+                "GRF on the full grid): set pde.coefficient=lognormal and leave pde.grf.modes null"
+            )
         self.forcing = float(cfg.forcing)
         self.points = interior_points(self.n)
 
@@ -111,6 +122,8 @@ class Darcy:
         return self.coefficient.sample(rng, self.points, sample_grf)
 
     def problem(self, rng: np.random.Generator) -> Problem:
+        if self.stencil == "skr_reference":
+            return self._skr_reference_problem(rng)
         coefficient = self.sample_coefficient(rng)
         assemble = assemble_darcy if self.stencil == "harmonic" else assemble_darcy_skr
         matrix, rhs = assemble(
@@ -121,6 +134,18 @@ class Darcy:
             rhs=rhs,
             inputs=coefficient[None],
             features=coefficient.ravel(),
+        )
+
+    def _skr_reference_problem(self, rng: np.random.Generator) -> Problem:
+        """SKR's system; stored input: the interior coefficient; sorted on the edited grid."""
+        edited = skr_reference.edit_boundary_columns(
+            skr_reference.sample_coefficient(
+                rng, self.n, self.coefficient.alpha, self.coefficient.tau
+            )
+        )
+        matrix, rhs = skr_reference.assemble(edited, self.forcing)
+        return Problem(
+            matrix=matrix, rhs=rhs, inputs=edited[None, 1:-1, 1:-1], features=edited.ravel()
         )
 
     def solution_fields(self, solution: np.ndarray) -> np.ndarray:

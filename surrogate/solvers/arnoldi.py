@@ -1,22 +1,24 @@
 """Arnoldi process with Givens-rotation least squares, shared by GMRES and GCRO-DR.
 
-Basis vectors are the rows of a C-ordered array, so projections are single BLAS matrix-vector
-products; orthogonalisation is classical Gram-Schmidt with a second pass whenever the first lost more
-than a factor 1/sqrt(2) of the norm (DGKS): as stable as modified Gram-Schmidt, with far
-fewer Python-level operations.
+Basis vectors are the rows of a C-ordered array. Each step is one compiled kernel
+(surrogate/solvers/kernels.py): classical Gram-Schmidt with the second pass of the previous
+vector delayed into the current step (DCGS2), so every step reads the basis twice — the traffic
+of one-pass Gram-Schmidt — and leaves it orthonormal to working precision like two passes.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg import solve_triangular
 
+from surrogate.solvers import kernels
+
 Operator = Callable[[np.ndarray], np.ndarray]
-REORTHOGONALIZE = 0.7071  # DGKS criterion: reorthogonalise when the norm fell below 1/sqrt(2)
+REORTHOGONALIZE = kernels.REORTHOGONALIZE
 
 
 @dataclass
@@ -41,6 +43,17 @@ class ArnoldiCycle:
         return self.basis[len(self.coupling) :]
 
 
+def preconditioned_operator(matrix: sp.spmatrix, precondition: Operator) -> Operator:
+    """v -> A M^{-1} v with A's product compiled (a fresh array each call)."""
+    csr = sp.csr_matrix(matrix, dtype=np.float64)
+    indptr, indices, data = csr.indptr, csr.indices, csr.data
+
+    def operator(v: np.ndarray) -> np.ndarray:
+        return kernels.csr_matvec(indptr, indices, data, precondition(v), np.empty(len(v)))
+
+    return operator
+
+
 def arnoldi_cycle(
     operator: Operator,
     r: np.ndarray,
@@ -51,8 +64,7 @@ def arnoldi_cycle(
 ) -> ArnoldiCycle:
     """Run Arnoldi on (I - C C^T) operator, stopping early once the residual is <= target.
 
-    `deflate` holds C (k, n) with orthonormal rows; `r` must be orthogonal to them. C and V are
-    kept in one array so each Gram-Schmidt pass is a single pair of BLAS calls.
+    `deflate` holds C (k, n) with orthonormal rows; `r` must be orthogonal to them.
     """
     k = 0 if deflate is None else deflate.shape[0]
     basis = np.empty((k + steps + 1, r.shape[0]))
@@ -61,56 +73,36 @@ def arnoldi_cycle(
     basis[k] = r / beta
     projections = np.zeros((k + steps + 1, steps))  # [B_j; H̄_j]
     triangle = np.zeros((steps, steps))  # H̄_j after the Givens rotations: upper triangular
-    cosines, sines = [0.0] * steps, [0.0] * steps
-    g = [beta] + [0.0] * steps  # rotated right-hand side
-    j = 0
-    residual = beta
+    cosines, sines = np.zeros(steps), np.zeros(steps)
+    g = np.zeros(steps + 1)  # rotated right-hand side beta e1
+    g[0] = beta
+    g_before = np.zeros(steps + 1)
+    s, t = np.empty(k + steps + 1), np.empty(k + steps + 1)
+    j, finished, residual = 0, True, beta
     while j < steps:
-        w = operator(basis[k + j])
-        previous = basis[: k + j + 1]
-        norm_before = float(np.linalg.norm(w))
-        coefficients = previous @ w
-        w -= coefficients @ previous
-        norm = float(np.linalg.norm(w))
-        if (
-            norm < REORTHOGONALIZE * norm_before
-        ):  # cancellation: a second pass restores orthogonality
-            correction = previous @ w
-            w -= correction @ previous
-            coefficients += correction
-            norm = float(np.linalg.norm(w))
-        projections[: k + j + 1, j] = coefficients
-        projections[k + j + 1, j] = norm
-        breakdown = norm <= 1e-14 * float(np.abs(coefficients[k:]).max(initial=0.0))
-        if not breakdown:
-            basis[k + j + 1] = w / norm
-        # Apply earlier rotations to the new column, then the one that zeroes h[j+1, j].
-        column = projections[k : k + j + 2, j].tolist()
-        for i in range(j):
-            c, s = cosines[i], sines[i]
-            column[i], column[i + 1] = (
-                c * column[i] + s * column[i + 1],
-                c * column[i + 1] - s * column[i],
-            )
-        radius = math.hypot(column[j], column[j + 1])
-        c, s = (1.0, 0.0) if radius == 0.0 else (column[j] / radius, column[j + 1] / radius)
-        cosines[j], sines[j] = c, s
-        column[j] = radius
-        triangle[: j + 1, j] = column[: j + 1]
-        g[j + 1] = -s * g[j]
-        g[j] = c * g[j]
-        residual = abs(g[j + 1])
+        status, residual = kernels.arnoldi_step(
+            basis, k, j, finished, operator(basis[k + j]), projections, triangle,
+            cosines, sines, g, g_before, s, t,
+        )  # fmt: skip
+        if status == kernels.RECOMPUTE:  # v_j was finished explicitly: apply the operator anew
+            finished = True
+            continue
         j += 1
-        if residual <= target or breakdown:
+        finished = status == kernels.BREAKDOWN  # no new vector to finish
+        if finished or residual <= target:
             break
-    y = _solve_upper(triangle[:j, :j], np.asarray(g[:j]))
+    if not finished:  # the last vector still lacks its second pass
+        residual = kernels.finish_vector(
+            basis, k, j, projections, triangle, cosines, sines, g, g_before, s, t
+        )
+    y = _solve_upper(triangle[:j, :j], g[:j])
     return ArnoldiCycle(
         basis=basis[: k + j + 1],
         hessenberg=projections[k : k + j + 1, :j],
         coupling=projections[:k, :j],
         y=y,
         steps=j,
-        residual_norm=residual,
+        residual_norm=float(residual),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from surrogate.solvers.arnoldi import arnoldi_cycle
+from surrogate.solvers.arnoldi import arnoldi_cycle, preconditioned_operator
 from surrogate.solvers.preconditioners import Apply
 
 
@@ -26,9 +26,7 @@ def gmres(
     target = rtol * float(np.linalg.norm(rhs))
     x = x0.copy()
     iterations = matvecs = 0
-
-    def operator(v: np.ndarray) -> np.ndarray:
-        return matrix @ precondition(v)
+    operator = preconditioned_operator(matrix, precondition)
 
     while True:
         r = rhs - matrix @ x
