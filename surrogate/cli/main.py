@@ -6,6 +6,7 @@ re-runs `sys.argv` of the `__main__` module for ranks > 0, starts the same stage
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 
@@ -54,6 +55,16 @@ def main(argv: list[str] | None = None) -> None:
     if stage not in STAGES:
         print(
             f"error: unknown stage '{stage}'; choose one of: {', '.join(STAGES)}", file=sys.stderr
+        )
+        sys.exit(2)
+    launcher = next((a.partition("=")[2] for a in rest if a.startswith("hydra/launcher=")), "")
+    if launcher.startswith("submitit") and not importlib.util.find_spec(
+        "hydra_plugins.hydra_submitit_launcher"
+    ):
+        print(
+            f"error: hydra/launcher={launcher} needs Hydra's submitit launcher: pip install "
+            "'surrogate[cluster]'",
+            file=sys.stderr,
         )
         sys.exit(2)
     command = [sys.executable, "-m", f"surrogate.cli.{MODULES.get(stage, stage)}", *rest]
