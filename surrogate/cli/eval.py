@@ -46,6 +46,19 @@ def _print_metrics(metrics: dict[str, Any], run_dir: str) -> None:
     for key, label in SHOWN.items():
         if key in metrics:
             table.add_row(label, format_value(metrics[key]))
+    residual = metrics.get("pde_residual")
+    if residual and residual["available"]:
+        table.add_row("PDE residual ‖Aû−b‖/‖b‖ (mean)", format_value(residual["model"]["mean"]))
+        table.add_row(
+            "PDE residual of predicting the training mean",
+            format_value(residual["mean_baseline"]["mean"]),
+        )
+        table.add_row(
+            "rank correlation of residual and error",
+            format_value(residual["rank_correlation_with_rel_l2"]),
+        )
+    elif residual:
+        table.add_row("PDE residual", "not computed (report.md says why)")
     rollout = metrics.get("rollout")
     if rollout:
         table.add_row("rollout horizon (steps)", format_value(rollout["horizon"]))

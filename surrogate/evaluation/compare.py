@@ -39,6 +39,7 @@ COLUMNS = (
     "frmse_high",
     "inference_seconds_per_sample",
     "speedup_vs_solver",
+    "pde_residual",
     "dataset",
 )
 # The metrics averaged over seeds per configuration.
@@ -51,6 +52,7 @@ AGGREGATED = (
     "frmse_high",
     "inference_seconds_per_sample",
     "speedup_vs_solver",
+    "pde_residual",
 )
 
 
@@ -90,6 +92,11 @@ def _run_facts(run: Path) -> dict[str, Any]:
     return facts
 
 
+def _residual_mean(entry: dict[str, Any]) -> float | None:
+    """The model's mean PDE residual of one run's metrics (None where there is none)."""
+    return entry["model"]["mean"] if entry.get("available") else None
+
+
 def compare(cfg: DictConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Evaluate every run under `cfg.ckpt`; writes comparison.csv, comparison_configs.csv and
     comparison.md; returns the per-run rows and the per-configuration ones."""
@@ -102,7 +109,8 @@ def compare(cfg: DictConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
         log.info("evaluating %s", job)
         ckpt = run / "checkpoints" / f"{cfg.ckpt_name}.ckpt"
         metrics = evaluate_checkpoint(cfg, ckpt, out_dir / job.replace("/", "_"))
-        row = {"job": job, **_run_facts(run), **metrics}
+        residual = metrics.get("pde_residual") or {}
+        row = {"job": job, **_run_facts(run), **metrics, "pde_residual": _residual_mean(residual)}
         rows.append({column: row.get(column) for column in COLUMNS})
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "comparison.csv", "w", newline="") as handle:
