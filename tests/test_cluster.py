@@ -80,5 +80,7 @@ def test_shards_run_as_submitit_jobs_and_a_plain_run_merges_them(tmp_path):
             h5py.File(tmp_path / f"direct/data/sharded/{split}.h5") as b,
         ):
             assert a.attrs["complete"] and a.attrs["config"] == b.attrs["config"]
-            for key in ("inputs", "outputs", "solver/iterations", "solver/residual"):
+            for key in ("inputs", "outputs", "solver/iterations"):
                 np.testing.assert_array_equal(a[key][:], b[key][:])
+            # the direct solve's true residual, recomputed in another process: equal to rounding
+            np.testing.assert_allclose(a["solver/residual"][:], b["solver/residual"][:], atol=1e-12)

@@ -338,26 +338,63 @@ def test_a_failure_midway_leaves_nothing_behind_and_keeps_the_old_dataset(tmp_pa
     assert (directory / "train.h5").read_bytes() == before
 
 
-def test_command_line_import_is_listed_and_reports_errors_in_one_line(tmp_path):
+def test_command_line_import_is_listed_and_writes_the_two_splits(tmp_path):
     assert "import" in run_cli(["--help"], tmp_path).stdout
     make_neuraloperator_darcy(tmp_path / "train.pt", 5)
     make_neuraloperator_darcy(tmp_path / "test.pt", 2)
     done = run_cli(["import", "neuraloperator", "train.pt", "test.pt", "name=mydata"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert "imported 2 file(s) into data/mydata: 5 train, 2 test samples" in done.stdout
-    for args, message in (
-        (["other.h5", "name=x"], "error: other.h5 does not exist"),
-        (["train.pt", "name=x", "foo=1"], "error: unknown key foo; choose one of: paths, name"),
-        (["train.pt", "name=x", "split=train,test"], "error: split= lists 2 splits for 1 files"),
-        (["train.pt", "name=mydata"], "error: dataset data/mydata exists; choose another name="),
-    ):
-        failed = run_cli(["import", "neuraloperator", *args], tmp_path)
-        assert failed.returncode == 2, failed.stderr
-        assert failed.stderr.strip().startswith(message), failed.stderr
-        assert len(failed.stderr.strip().splitlines()) == 1
-    failed = run_cli(["import", "pdebench", "train.pt", "name=y", "dt=0.1"], tmp_path)
-    assert (
-        failed.stderr.strip()
-        == "error: dt= applies to the neuraloperator format only, not pdebench"
-    )
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["mydata"]
+    assert read_split_info(tmp_path / "data" / "mydata", "test").n_samples == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["neuraloperator", "other.h5", "name=x"], "error: other.h5 does not exist"),
+        (["neuraloperator", "a.pt", "name=x", "foo=1"], "error: unknown key foo; choose one of"),
+        (["neuraloperator", "a.pt", "name=x", "split=train,test"], "error: split= lists 2 splits"),
+        (["neuraloperator", "a.pt", "name=x/y"], "error: name='x/y' must be letters, digits"),
+        (["neuraloperator", "a.pt", "name=x", "n_test=-1"], "error: n_test=-1 must be >= 0"),
+        (["pdebench", "a.pt", "name=y", "dt=0.1"], "error: dt= applies to the neuraloperator"),
+        (["pdebench", "a.pt", "name=y"], "error: a.pt is not a readable HDF5 file"),
+        (["hdf5", "a.pt", "name=y"], "error: format 'hdf5' is unknown; choose one of: neuralop"),
+        (["neuraloperator", "name=y"], "error: no file to import; usage: surrogate import"),
+        (["neuraloperator", "name=y", "a.pt"], "error: give the files first, then the key=value"),
+    ],
+)
+def test_bad_command_lines_are_one_line_exit_2_and_write_nothing(
+    tmp_path, monkeypatch, capsys, args, message
+):
+    from surrogate.cli import import_data
+
+    monkeypatch.chdir(tmp_path)
+    make_neuraloperator_darcy(tmp_path / "a.pt", 3)
+    with pytest.raises(SystemExit) as stop:
+        import_data.main(args)
+    error = capsys.readouterr().err
+    assert stop.value.code == 2 and error.startswith(message), error
+    assert len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "data").exists()
+
+
+def test_sigterm_during_the_import_exits_143_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    import signal
+
+    from surrogate.cli import import_data
+
+    make_pdebench_darcy(tmp_path / "darcy.h5")
+    monkeypatch.chdir(tmp_path)
+    real = importers._write_split
+
+    def signalled(staging, split, pieces, name, config):
+        real(staging, split, pieces, name, config)
+        import_data._stop(signal.SIGTERM, None)  # what the handler does when SIGTERM arrives
+
+    monkeypatch.setattr(importers, "_write_split", signalled)
+    with pytest.raises(SystemExit) as stop:
+        import_data.main(["pdebench", "darcy.h5", "name=d"])
+    assert stop.value.code == 143
+    assert capsys.readouterr().err.startswith("error: import terminated; nothing was written")
+    assert list((tmp_path / "data").iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is not import_data._stop  # handlers restored

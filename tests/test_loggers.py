@@ -19,10 +19,13 @@ needs_tensorboard = pytest.mark.skipif(
 
 
 @needs_tensorboard
-def test_tensorboard_logger_writes_the_validation_error_per_epoch(tiny_dataset, one_thread):
+def test_tensorboard_logger_writes_the_validation_error_per_epoch(
+    tiny_dataset, tmp_path, one_thread
+):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     args = ["data=tiny", "logger=tensorboard", "trainer.max_epochs=2", "loader.num_workers=0"]
+    args.append(f"paths.output_dir={tmp_path}")
     result = train(compose_stage("train", tiny_dataset, [*args, *TINY_MODEL]))
     directory = Path(result["run_dir"]) / "tensorboard"
     events = EventAccumulator(str(directory))

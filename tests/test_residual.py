@@ -103,18 +103,20 @@ def test_no_residual_for_imported_time_dependent_or_changed_data(tmp_path):
 
 def test_eval_reports_the_residual_in_metrics_report_and_per_sample(tiny_dataset, tmp_path):
     args = ["data=tiny", "trainer.max_epochs=1", "loader.num_workers=0", *TINY_MODEL]
+    args.append(f"paths.output_dir={tmp_path / 'run'}")
     run = train(compose_stage("train", tiny_dataset, args))["run_dir"]
     cfg = compose_stage(
         "eval",
         tiny_dataset,
-        [f"ckpt={run}", "figures.enabled=false", f"paths.output_dir={tmp_path}"],
+        [f"ckpt={run}", "figures.enabled=false", f"paths.output_dir={tmp_path / 'eval'}"],
     )
     metrics = evaluate(cfg)
-    entry = json.loads((tmp_path / "metrics.json").read_text())["pde_residual"]
+    out = tmp_path / "eval"
+    entry = json.loads((out / "metrics.json").read_text())["pde_residual"]
     assert entry == metrics["pde_residual"] and entry["available"]
     assert entry["model"]["mean"] > 0 and entry["stored_solution"]["max"] < 1e-5
     assert entry["mean_baseline"]["mean"] > 0
     assert -1 <= entry["rank_correlation_with_rel_l2"] <= 1
-    header = (tmp_path / "per_sample.csv").read_text().splitlines()[0].split(",")
+    header = (out / "per_sample.csv").read_text().splitlines()[0].split(",")
     assert {"pde_residual", "mean_baseline_pde_residual"} <= set(header)
-    assert "## PDE residual (no labels needed)" in (tmp_path / "report.md").read_text()
+    assert "## PDE residual (no labels needed)" in (out / "report.md").read_text()

@@ -112,8 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args or args[0] in ("-h", "--help"):
         print(help_text())
         sys.exit(0 if args else 2)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _stop)
+    previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         kind, files, overrides = split_arguments(args)
         cfg = compose_options(overrides)
@@ -124,6 +123,9 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(error.exit_code)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     counts = ", ".join(f"{n} {split}" for split, n in sizes.items())
     print(f"imported {len(files)} file(s) into {cfg.paths.data_dir}/{cfg.name}: {counts} samples")
 
