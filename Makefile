@@ -9,8 +9,9 @@ BIN := $(VENV)/bin
 # that already has torch with `pip install -e .`.
 TORCH ?= torch==2.13.0
 DATASET ?= darcy_demo
-# PARDISO (MKL) only where MKL wheels exist.
-EXTRAS ?= $(if $(filter x86_64,$(shell uname -m)),dev$(comma)pardiso,dev)
+# PARDISO (MKL) only where MKL wheels exist; the cluster launcher and TensorBoard so that their
+# tests run (both small).
+EXTRAS ?= dev$(comma)cluster$(comma)tensorboard$(if $(filter x86_64,$(shell uname -m)),$(comma)pardiso)
 comma := ,
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 

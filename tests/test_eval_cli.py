@@ -60,11 +60,11 @@ def test_zero_shot_super_resolution_reports_both_resolutions(darcy):
     assert all(f"]({figure})" in report for figure in metrics["figures"])
 
 
-def test_comparison_of_a_sweep_has_one_row_per_run(darcy):
+def test_comparison_of_a_sweep_has_one_row_per_run_and_mean_std_per_model(darcy):
     sweep = darcy / "sweep"
     train = run_cli(
         ["train", "-m", "data=d24", *QUICK, "model=fno,unet", "model.width=8"]
-        + ["seed=3", f"hydra.sweep.dir={sweep}"],
+        + ["seed=3,4", f"hydra.sweep.dir={sweep}"],
         darcy,
     )
     assert train.returncode == 0, train.stderr
@@ -72,18 +72,32 @@ def test_comparison_of_a_sweep_has_one_row_per_run(darcy):
         ["eval", f"ckpt={sweep}", "figures.enabled=false", "hydra.run.dir=compare"], darcy
     )
     assert result.returncode == 0, result.stderr
-    assert "2 runs compared" in result.stdout
+    assert "4 runs compared" in result.stdout
+    assert "2 configurations: mean ± std over seeds" in result.stdout
     out = darcy / "compare"
     with open(out / "comparison.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["job"], r["model"], r["seed"]) for r in rows] == [
         ("0", "fno", "3"),
-        ("1", "unet", "3"),
+        ("1", "fno", "4"),
+        ("2", "unet", "3"),
+        ("3", "unet", "4"),
     ]
-    assert "model=fno" in rows[0]["overrides"] and int(rows[1]["parameters"]) > 0
+    assert "model=fno" in rows[0]["overrides"] and int(rows[2]["parameters"]) > 0
     assert all(0 < float(r["rel_l2"]) < 10 and float(r["speedup_vs_solver"]) > 0 for r in rows)
+    assert all(float(r["pde_residual"]) > 0 for r in rows)
+    with open(out / "comparison_configs.csv") as handle:
+        configs = list(csv.DictReader(handle))
+    assert [(c["configuration"].split()[-2], c["seeds"]) for c in configs] == [
+        ("model=fno", "3 4"),
+        ("model=unet", "3 4"),
+    ]
+    errors = [float(r["rel_l2"]) for r in rows]
+    assert float(configs[0]["rel_l2_mean"]) == pytest.approx((errors[0] + errors[1]) / 2)
+    assert float(configs[0]["rel_l2_std"]) == pytest.approx(abs(errors[0] - errors[1]) / 2**0.5)
     table = (out / "comparison.md").read_text()
-    assert "| 0 | fno | 3 |" in table and "| 1 | unet | 3 |" in table
-    for job in ("0", "1"):
+    assert "| 0 | fno | 3 |" in table and "| 3 | unet | 4 |" in table
+    assert "mean ± std over seeds (count)" in table
+    for job in ("0", "3"):
         assert (out / job / "metrics.json").is_file() and (out / job / "report.md").is_file()
         assert not (out / job / "figures").exists()

@@ -47,7 +47,21 @@ def test_sweep_runs_each_job_in_its_own_directory_and_writes_a_summary(
     ]
     assert all(0 < float(r["best_val_rel_l2"]) < 10 for r in rows)
     markdown = (sweep_dir / "summary.md").read_text().splitlines()
-    assert markdown[0].startswith("| job | overrides | model") and len(markdown) == 6
+    assert markdown[0].startswith("| job | overrides | model") and markdown[6] == ""
+    with open(sweep_dir / "summary_configs.csv") as handle:
+        configs = list(csv.DictReader(handle))
+    assert [(c["configuration"].split()[-2:], c["seeds"]) for c in configs] == [
+        (["model=mgno", "model.width=8"], "0 1"),
+        (["model=unet", "model.width=8"], "0 1"),
+    ]
+    best = [float(r["best_val_rel_l2"]) for r in rows]
+    assert float(configs[1]["best_val_rel_l2_mean"]) == pytest.approx((best[2] + best[3]) / 2)
+    assert (
+        configs[1]["best_val_rel_l2_count"] == "2" and float(configs[1]["best_val_rel_l2_std"]) >= 0
+    )
+    assert any(
+        line.startswith("| ") and "model=mgno" in line and " ± " in line for line in markdown
+    )
     assert "sweep summary:" in result.stdout
 
 

@@ -33,6 +33,7 @@ SHOWN = {
     "speedup_vs_solver": "speed-up over the solver",
 }
 COMPARED = ("job", "model", "seed", "parameters", "rel_l2", "rel_h1", "nrmse", "speedup_vs_solver")
+CONFIG_METRICS = ("rel_l2", "rel_h1", "nrmse")
 
 
 def _print_metrics(metrics: dict[str, Any], run_dir: str) -> None:
@@ -45,6 +46,19 @@ def _print_metrics(metrics: dict[str, Any], run_dir: str) -> None:
     for key, label in SHOWN.items():
         if key in metrics:
             table.add_row(label, format_value(metrics[key]))
+    residual = metrics.get("pde_residual")
+    if residual and residual["available"]:
+        table.add_row("PDE residual ‖Aû−b‖/‖b‖ (mean)", format_value(residual["model"]["mean"]))
+        table.add_row(
+            "PDE residual of predicting the training mean",
+            format_value(residual["mean_baseline"]["mean"]),
+        )
+        table.add_row(
+            "rank correlation of residual and error",
+            format_value(residual["rank_correlation_with_rel_l2"]),
+        )
+    elif residual:
+        table.add_row("PDE residual", "not computed (report.md says why)")
     rollout = metrics.get("rollout")
     if rollout:
         table.add_row("rollout horizon (steps)", format_value(rollout["horizon"]))
@@ -57,7 +71,10 @@ def _print_metrics(metrics: dict[str, Any], run_dir: str) -> None:
     print(f"metrics: {run_dir}/metrics.json, report: {run_dir}/report.md")
 
 
-def _print_comparison(rows: list[dict[str, Any]], run_dir: str) -> None:
+def _print_comparison(
+    rows: list[dict[str, Any]], configs: list[dict[str, Any]], run_dir: str
+) -> None:
+    from surrogate.evaluation.aggregate import mean_std
     from surrogate.evaluation.report import format_value
 
     table = Table(title=f"{len(rows)} runs compared")
@@ -65,8 +82,22 @@ def _print_comparison(rows: list[dict[str, Any]], run_dir: str) -> None:
         table.add_column(column, justify="left" if column in ("job", "model") else "right")
     for row in rows:
         table.add_row(*(format_value(row[column]) for column in COMPARED))
-    Console().print(table)
-    print(f"comparison: {run_dir}/comparison.csv, {run_dir}/comparison.md")
+    console = Console(width=160)
+    console.print(table)
+    summary = Table(title=f"{len(configs)} configurations: mean ± std over seeds (count)")
+    summary.add_column("configuration")
+    summary.add_column("seeds")
+    for metric in CONFIG_METRICS:
+        summary.add_column(metric, justify="right")
+    for entry in configs:
+        summary.add_row(
+            entry["configuration"], entry["seeds"], *(mean_std(entry, m) for m in CONFIG_METRICS)
+        )
+    console.print(summary)
+    print(
+        f"comparison: {run_dir}/comparison.csv, {run_dir}/comparison_configs.csv, "
+        f"{run_dir}/comparison.md"
+    )
 
 
 @stage_app("eval")
@@ -76,8 +107,8 @@ def main(cfg: DictConfig) -> float | None:
     from surrogate.evaluation.run import evaluate
 
     if is_comparison(Path(cfg.ckpt)):
-        rows = compare(cfg)
-        _print_comparison(rows, cfg.paths.output_dir)
+        rows, configs = compare(cfg)
+        _print_comparison(rows, configs, cfg.paths.output_dir)
         errors = [row["rel_l2"] for row in rows if row["rel_l2"] is not None]
         return min(errors, default=None)
     metrics = evaluate(cfg)

@@ -1,4 +1,4 @@
-"""`surrogate <stage> [overrides]`: runs the stage's Hydra app as `python -m surrogate.cli.<stage>`.
+"""`surrogate <stage> [overrides]`: runs the stage as `python -m surrogate.cli.<stage>`.
 
 The stage runs in its own interpreter started with `-m` so that Lightning's DDP launcher, which
 re-runs `sys.argv` of the `__main__` module for ranks > 0, starts the same stage again.
@@ -6,6 +6,7 @@ re-runs `sys.argv` of the `__main__` module for ranks > 0, starts the same stage
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 
@@ -13,9 +14,15 @@ STAGES = {
     "generate": "solve a family of PDEs and write a dataset to data/<name>/",
     "train": "train a neural operator on a dataset",
     "eval": "measure a checkpoint on a dataset split",
+    "import": "bring a neuraloperator, PDEBench or The Well dataset into data/<name>/",
 }
+# The module that runs each stage (`import` is a Python keyword).
+MODULES = {"import": "import_data"}
 
-USAGE = "usage: surrogate {generate,train,eval} [key=value ...] [-m] [--help]"
+USAGE = (
+    "usage: surrogate {generate,train,eval} [key=value ...] [-m] [--help]\n"
+    "       surrogate import <format> <file> [<file> ...] name=<name> [key=value ...]"
+)
 
 
 def help_text() -> str:
@@ -28,6 +35,8 @@ def help_text() -> str:
         "  surrogate generate pde=darcy pde.resolution=32 n_train=64 n_test=16 name=darcy32",
         "  surrogate train data=darcy32 model=fno trainer.max_epochs=5",
         "  surrogate eval ckpt=outputs/train/<run>/checkpoints/last.ckpt",
+        "Data from other tools: `surrogate import --help`, e.g.",
+        "  surrogate import neuraloperator darcy_train_16.pt darcy_test_16.pt name=no_darcy16",
     ]
     return "\n".join(lines)
 
@@ -48,7 +57,17 @@ def main(argv: list[str] | None = None) -> None:
             f"error: unknown stage '{stage}'; choose one of: {', '.join(STAGES)}", file=sys.stderr
         )
         sys.exit(2)
-    command = [sys.executable, "-m", f"surrogate.cli.{stage}", *rest]
+    launcher = next((a.partition("=")[2] for a in rest if a.startswith("hydra/launcher=")), "")
+    if launcher.startswith("submitit") and not importlib.util.find_spec(
+        "hydra_plugins.hydra_submitit_launcher"
+    ):
+        print(
+            f"error: hydra/launcher={launcher} needs Hydra's submitit launcher: pip install "
+            "'surrogate[cluster]'",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    command = [sys.executable, "-m", f"surrogate.cli.{MODULES.get(stage, stage)}", *rest]
     os.execv(sys.executable, command)
 
 

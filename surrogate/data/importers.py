@@ -1,236 +1,318 @@
-"""Import datasets made elsewhere into our schema: data/<name>/{train,test}.h5, ready to train.
+"""Datasets made by other tools become ours: data/<name>/{train,valid,test}.h5, ready to train.
 
-Formats:
-- `pdebench`: PDEBench 2D Darcy HDF5 with `nu` (N, H, W), the coefficient, and `tensor`
-  (N, 1, H, W), the solution; `x-coordinate` / `y-coordinate` become the grid when present.
-  Fields get our Darcy names (coefficient -> solution), so checkpoints apply across both.
-- `neuraloperator`: a torch `.pt` dict with tensors `x` (inputs) and `y` (outputs), shaped
-  (N, *spatial) or (N, channels, *spatial); `spatial_dims` says which (default 2).
+`surrogate import <format> <file> [<file> ...] name=<name>` (surrogate/cli/import_data.py)
+opens every file with its format's reader (surrogate/data/formats/), which checks the layout
+before anything is written; `plan_splits` puts each file into a split (`split=` per file, else
+the split its name or folder names: darcy_train_16.pt, data/test/x.hdf5); files of one split are
+concatenated in the order given and must agree in fields, grid and time step. Without a test
+file, `n_test` samples of train become the test split. `write_dataset` writes the splits with the
+generation's own writer into a hidden directory next to the dataset and renames it into place
+only once every split is complete: a refused, failed or interrupted import leaves nothing behind.
 
-The last `n_test` samples become test.h5 (default a tenth), the others train.h5. Solver
-statistics are unknown: stored as NaN seconds and zero iterations, marked converged.
-
-    python -m surrogate.data.importers pdebench 2D_DarcyFlow_beta1.0_Train.hdf5 name=pdebench_darcy
-    python -m surrogate.data.importers neuraloperator darcy_train_16.pt name=no_darcy16 n_test=50
-
-Options (key=value): name (required), n_test, data_dir (default data), overwrite (default
-false), pde (the recorded PDE name; neuraloperator only, default "imported"), spatial_dims.
+Solver statistics of imported data are unknown: stored as NaN seconds and zero iterations,
+marked converged.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import h5py
 import numpy as np
+from omegaconf import OmegaConf
 
-from surrogate.data.schema import split_filename
+from surrogate.data.disk import error_number
+from surrogate.data.formats.neuraloperator import open_neuraloperator
+from surrogate.data.formats.pdebench import open_pdebench
+from surrogate.data.formats.source import ReadOptions, Source, block_size
+from surrogate.data.formats.the_well import open_the_well
+from surrogate.data.schema import SPLITS, split_filename
 from surrogate.data.writer import SplitWriter
 from surrogate.errors import UserError
-from surrogate.pdes.base import FieldSpec
 from surrogate.solvers.base import SolveResult
 
-IMPORTERS = {"pdebench": (), "neuraloperator": ("spatial_dims", "pde")}  # format: its options
+FORMATS: dict[str, Callable[[Path, ReadOptions, ExitStack], Source]] = {
+    "neuraloperator": lambda path, options, stack: open_neuraloperator(path, options),
+    "pdebench": open_pdebench,
+    "the_well": open_the_well,
+}
+SPLIT_WORDS = {
+    "train": "train",
+    "training": "train",
+    "valid": "valid",
+    "val": "valid",
+    "validation": "valid",
+    "test": "test",
+    "testing": "test",
+}
 UNKNOWN_SOLVE = SolveResult(np.zeros(0), 0, 0, float("nan"), float("nan"), True)
 
 
 @dataclass(frozen=True)
-class Source:
-    """What an importer found in a file: field names, shapes, grid and a block reader."""
+class Piece:
+    """Samples start..stop of one source, in a split."""
 
-    spec: FieldSpec
-    n_samples: int
-    pde: str
-    grid: dict[str, np.ndarray]
-    read: Callable[[int, int], tuple[np.ndarray, np.ndarray]]  # (start, stop) -> inputs, outputs
+    source: Source
+    start: int
+    stop: int
 
 
-def _node_grid(shape: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """Our convention (i + 1) / (n + 1) where the source gives no coordinates."""
-    return {axis: np.arange(1, n + 1) / (n + 1) for axis, n in zip("xyz", shape)}
+def split_named_by(path: Path) -> str | None:
+    """The split a word of the file's name names (`darcy_train_16.pt`,
+    `2D_DarcyFlow_beta1.0_Train.hdf5` -> train), else its folder's whole name (The Well's
+    `data/test/x.hdf5` -> test); None if neither."""
+    words = {SPLIT_WORDS[w] for w in re.split(r"[^a-z]+", path.stem.lower()) if w in SPLIT_WORDS}
+    if len(words) == 1:
+        return words.pop()
+    return SPLIT_WORDS.get(path.parent.name.lower())
 
 
-def open_pdebench(path: Path, file: h5py.File) -> Source:
-    """PDEBench 2D Darcy: `nu` (N, H, W) coefficient, `tensor` (N, 1, H, W) solution."""
-    if "nu" not in file or "tensor" not in file:
-        raise UserError(f"{path} is not PDEBench 2D Darcy: it needs datasets 'nu' and 'tensor'")
-    nu, tensor = file["nu"], file["tensor"]
-    if nu.ndim != 3 or tensor.ndim != 4 or tensor.shape[1] != 1:
-        raise UserError(
-            f"{path}: expected nu (N, H, W) and tensor (N, 1, H, W), found {nu.shape} and "
-            f"{tensor.shape}"
-        )
-    if tensor.shape[0] != nu.shape[0] or tensor.shape[2:] != nu.shape[1:]:
-        raise UserError(f"{path}: nu {nu.shape} and tensor {tensor.shape} do not match")
-    shape = tuple(nu.shape[1:])
-    grid = _node_grid(shape)
-    for axis in ("x", "y"):
-        if f"{axis}-coordinate" in file:
-            grid[axis] = np.asarray(file[f"{axis}-coordinate"][:], np.float64)
-
-    def read(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        return nu[start:stop][:, None], tensor[start:stop]
-
-    spec = FieldSpec(("coefficient",), ("solution",), shape)
-    return Source(spec, nu.shape[0], "darcy", grid, read)
-
-
-def open_neuraloperator(path: Path, spatial_dims: str = "2", pde: str = "imported") -> Source:
-    """A torch `.pt` dict with `x` and `y` tensors, with or without a channel axis."""
-    import torch
-
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a file it cannot read
-        raise UserError(f"{path} cannot be read by torch.load ({error})") from error
-    if not isinstance(data, dict) or not {"x", "y"} <= set(data):
-        raise UserError(f"{path} is not a neuraloperator dataset: it needs a dict with 'x', 'y'")
-    if spatial_dims not in ("1", "2", "3"):
-        raise UserError(f"spatial_dims={spatial_dims!r} must be 1, 2 or 3")
-    dims = int(spatial_dims)
-    arrays = []
-    for key in ("x", "y"):
-        array = np.asarray(data[key], dtype=np.float32)
-        if array.ndim == dims + 1:
-            array = array[:, None]
-        if array.ndim != dims + 2:
+def assign_splits(paths: Sequence[Path], split: Sequence[str] | None) -> list[str]:
+    """One split per file: as given, else by name; a file naming none is train when no file
+    names one, and otherwise a user error (which file, and how to say)."""
+    if split is not None:
+        if len(split) != len(paths):
             raise UserError(
-                f"{path}: '{key}' has shape {array.shape}; expected (N, *spatial) or "
-                f"(N, channels, *spatial) with {dims} spatial dimensions (spatial_dims=)"
+                f"split= lists {len(split)} splits for {len(paths)} files; give one per file, "
+                "e.g. split=train,test"
             )
-        arrays.append(array)
-    x, y = arrays
-    if x.shape[0] != y.shape[0] or x.shape[2:] != y.shape[2:]:
-        raise UserError(f"{path}: x {x.shape} and y {y.shape} do not match")
-    names = [tuple(f"{key}{c}" for c in range(a.shape[1])) for key, a in (("x", x), ("y", y))]
-    spec = FieldSpec(names[0], names[1], tuple(x.shape[2:]))
-    return Source(
-        spec, x.shape[0], pde, _node_grid(spec.spatial_shape), lambda a, b: (x[a:b], y[a:b])
-    )
+        for value in split:
+            if value not in SPLITS:
+                raise UserError(f"split={value!r} is unknown; choose one of: {', '.join(SPLITS)}")
+        return list(split)
+    named = [split_named_by(path) for path in paths]
+    if all(value is None for value in named):
+        return ["train"] * len(paths)
+    unnamed = [str(path) for path, value in zip(paths, named) if value is None]
+    if unnamed:
+        raise UserError(
+            f"{unnamed[0]} names no split (train, valid or test) while other files do; "
+            f"give one per file, e.g. split={','.join(v or 'train' for v in named)}"
+        )
+    return [value for value in named if value is not None]
 
 
-def _blocks(start: int, stop: int, size: int = 64) -> Iterator[tuple[int, int]]:
-    for first in range(start, stop, size):
-        yield first, min(first + size, stop)
+def _describe(source: Source) -> dict[str, Any]:
+    spec = source.spec
+    return {
+        "input fields": spec.input_names,
+        "output fields": spec.output_names,
+        "spatial shape": spec.spatial_shape,
+        "time steps": spec.time_steps,
+        "parameters": spec.param_names,
+    }
+
+
+def check_alike(sources: Sequence[Source]) -> None:
+    """Every file of one dataset has the same fields, grid and time step as the first."""
+    first = sources[0]
+    for other in sources[1:]:
+        for key, value in _describe(first).items():
+            found = _describe(other)[key]
+            if found != value:
+                hint = (
+                    "; import it as a dataset of its own (another name=) and evaluate on it "
+                    "with data=<name>"
+                    if key == "spatial shape"
+                    else ""
+                )
+                raise UserError(
+                    f"{other.path} has {key} {found}, {first.path} {value}: the files of one "
+                    f"dataset must agree{hint}"
+                )
+        if not np.isclose(other.spec.dt, first.spec.dt, rtol=1e-6, atol=0.0):
+            raise UserError(
+                f"{other.path} has time step {other.spec.dt:g}, {first.path} {first.spec.dt:g}"
+            )
+        for axis, coords in first.grid.items():
+            if not np.allclose(other.grid[axis], coords, rtol=1e-6, atol=1e-9):
+                raise UserError(f"{other.path} and {first.path} have different {axis} coordinates")
+
+
+def plan_splits(
+    sources: Sequence[Source], splits: Sequence[str], n_test: int | None
+) -> dict[str, list[Piece]]:
+    """The pieces of each split; without a test file, `n_test` train samples (a tenth when
+    None) become the test split: the first ones of a file whose tool takes them from the front
+    (PDEBench's single-array files), else the last."""
+    plan: dict[str, list[Piece]] = {split: [] for split in SPLITS}
+    for source, split in zip(sources, splits):
+        plan[split].append(Piece(source, 0, source.n_samples))
+    if plan["test"]:
+        if n_test is not None:
+            raise UserError(
+                "n_test= applies only when no file is a test split; leave it out, or import "
+                "the test file as train with split="
+            )
+        return {split: pieces for split, pieces in plan.items() if pieces}
+    total = sum(piece.stop for piece in plan["train"])
+    n_test = total // 10 if n_test is None else n_test
+    if not 0 <= n_test <= total:
+        raise UserError(f"n_test={n_test} must be between 0 and {total}, the train samples")
+    plan["train"], plan["test"] = _cut(plan["train"], n_test)
+    return {split: pieces for split, pieces in plan.items() if pieces}
+
+
+def _cut(pieces: list[Piece], n_test: int) -> tuple[list[Piece], list[Piece]]:
+    """(train, test) pieces: `n_test` samples from the front or the back of the train files."""
+    if n_test == 0:
+        return pieces, []
+    from_front = pieces[0].source.test_first
+    ordered = pieces if from_front else pieces[::-1]
+    test, train, left = [], [], n_test
+    for piece in ordered:
+        take = min(left, piece.stop - piece.start)
+        left -= take
+        if from_front:
+            test.append(Piece(piece.source, piece.start, piece.start + take))
+            train.append(Piece(piece.source, piece.start + take, piece.stop))
+        else:
+            test.insert(0, Piece(piece.source, piece.stop - take, piece.stop))
+            train.insert(0, Piece(piece.source, piece.start, piece.stop - take))
+    keep = [piece for piece in train if piece.stop > piece.start]
+    return keep, [piece for piece in test if piece.stop > piece.start]
+
+
+def dataset_config(kind: str, plan: dict[str, list[Piece]], options: dict[str, Any]) -> str:
+    """The YAML recorded in every split file: where the data came from and what was chosen."""
+    sources = {id(piece.source): piece.source for pieces in plan.values() for piece in pieces}
+    record = {
+        "imported": {
+            "format": kind,
+            "splits": {
+                split: [f"{p.source.path.resolve()}[{p.start}:{p.stop}]" for p in pieces]
+                for split, pieces in plan.items()
+            },
+            "options": options,
+            "facts": {str(s.path.name): _yaml_safe(s.facts) for s in sources.values() if s.facts},
+        }
+    }
+    return OmegaConf.to_yaml(record)
+
+
+def _yaml_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _yaml_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_yaml_safe(v) for v in value]
+    if isinstance(value, (np.generic, np.ndarray)):
+        return _yaml_safe(value.tolist())
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
+def _samples(pieces: Sequence[Piece]) -> Iterator[tuple[np.ndarray, np.ndarray, dict]]:
+    """(inputs, outputs, params) of every sample of a split, read block by block."""
+    for piece in pieces:
+        spec = piece.source.spec
+        values = np.prod(spec.output_shape) + len(spec.input_names) * np.prod(spec.spatial_shape)
+        step = block_size(4 * int(values))
+        for first in range(piece.start, piece.stop, step):
+            block = piece.source.read(first, min(first + step, piece.stop))
+            for offset in range(len(block.outputs)):
+                params = {name: float(v[offset]) for name, v in block.params.items()}
+                yield block.inputs[offset], block.outputs[offset], params
 
 
 def write_dataset(
-    source: Source, directory: Path, name: str, n_test: int, config: str
+    plan: dict[str, list[Piece]], directory: Path, name: str, config: str, overwrite: bool
 ) -> dict[str, int]:
-    """Write train.h5 (the first samples) and test.h5 (the last `n_test`); returns the counts."""
-    directory.mkdir(parents=True, exist_ok=True)
-    n_train = source.n_samples - n_test
-    sizes = {}
-    for split, (start, stop) in (("train", (0, n_train)), ("test", (n_train, source.n_samples))):
-        if stop == start:
-            continue
-        writer = SplitWriter(
-            directory / split_filename(split),
-            stop - start,
-            source.spec,
-            source.grid,
-            attrs={"name": name, "split": split, "pde": source.pde, "config": config},
-        )
-        try:
-            for first, last in _blocks(start, stop):
-                inputs, outputs = source.read(first, last)
-                for offset in range(last - first):
-                    writer.write(
-                        first + offset - start, inputs[offset], outputs[offset], {}, UNKNOWN_SOLVE
-                    )
-            writer.finish()
-        finally:
-            writer.close()
-        sizes[split] = stop - start
+    """Write every split into a hidden directory beside `directory`, then move it into place
+    (replacing an existing dataset only with `overwrite`); returns the samples per split."""
+    if directory.exists() and any(directory.iterdir()) and not overwrite:
+        raise UserError(f"dataset {directory} exists; choose another name= or pass overwrite=true")
+    staging = directory.parent / f".{directory.name}.importing-{os.getpid()}"
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(directory)
+        staging.mkdir()
+        sizes = {
+            split: _write_split(staging, split, pieces, name, config)
+            for split, pieces in plan.items()
+        }
+        if directory.exists():
+            retired = directory.parent / f".{directory.name}.replaced-{os.getpid()}"
+            directory.rename(retired)
+            staging.rename(directory)
+            shutil.rmtree(retired)
+        else:
+            staging.rename(directory)
+    except (OSError, RuntimeError) as error:  # a full disk, a quota, a damaged source
+        if isinstance(error, RuntimeError) and error_number(error) is None:
+            raise  # h5py raises RuntimeError for some I/O errors; other RuntimeErrors are bugs
+        reason = str(error).splitlines()[0]
+        raise UserError(
+            f"import into {directory} stopped ({reason}); nothing was written: free space, "
+            "choose another paths.data_dir= or check the file, then run the same command"
+        ) from error
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return sizes
 
 
-def import_dataset(
+def _remove_stale(directory: Path) -> None:
+    """Staging directories that an import killed outright (SIGKILL) left behind."""
+    for stale in directory.parent.glob(f".{directory.name}.importing-*"):
+        pid = stale.name.rpartition("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_split(staging: Path, split: str, pieces: list[Piece], name: str, config: str) -> int:
+    source = pieces[0].source
+    count = sum(piece.stop - piece.start for piece in pieces)
+    writer = SplitWriter(
+        staging / split_filename(split),
+        count,
+        source.spec,
+        source.grid,
+        attrs={"name": name, "split": split, "pde": source.pde, "config": config},
+    )
+    try:
+        for index, (inputs, outputs, params) in enumerate(_samples(pieces)):
+            writer.write(index, inputs, outputs, params, UNKNOWN_SOLVE)
+        writer.finish()
+    finally:
+        writer.close()
+    return count
+
+
+def import_files(
     kind: str,
-    path: Path,
-    name: str,
-    data_dir: Path = Path("data"),
+    paths: Sequence[Path],
+    directory: Path,
+    split: Sequence[str] | None = None,
     n_test: int | None = None,
     overwrite: bool = False,
-    **options: str,
+    options: ReadOptions | None = None,
 ) -> dict[str, int]:
-    """Convert the file at `path` into `data_dir/name/`; returns the samples per split."""
-    if kind not in IMPORTERS:
-        raise UserError(f"format '{kind}' is unknown; choose one of: {', '.join(IMPORTERS)}")
-    if not path.is_file():
-        raise UserError(f"{path} does not exist")
-    directory = data_dir / name
-    if directory.exists() and any(directory.iterdir()) and not overwrite:
-        raise UserError(f"dataset {directory} exists; choose another name= or pass overwrite=true")
-    config = f"imported_from: {path.resolve()}\nformat: {kind}\n" + "".join(
-        f"{key}: {value}\n" for key, value in sorted({"n_test": n_test, **options}.items())
-    )
-    if kind == "neuraloperator":
-        return _convert(open_neuraloperator(path, **options), directory, name, n_test, config)
-    try:
-        file = h5py.File(path, "r")
-    except OSError as error:
-        raise UserError(f"{path} is not a readable HDF5 file ({error})") from error
-    with file:
-        return _convert(open_pdebench(path, file), directory, name, n_test, config)
-
-
-def _convert(
-    source: Source, directory: Path, name: str, n_test: int | None, config: str
-) -> dict[str, int]:
-    """Replace `directory` (only once the source has been read and checked) by the import."""
-    n_test = source.n_samples // 10 if n_test is None else n_test
-    if not 0 <= n_test <= source.n_samples:
-        raise UserError(f"n_test={n_test} must be between 0 and {source.n_samples}")
-    if directory.exists():
-        shutil.rmtree(directory)
-    return write_dataset(source, directory, name, n_test, config)
-
-
-def main(argv: list[str]) -> None:
-    """`python -m surrogate.data.importers <format> <file> name=<name> [key=value ...]`."""
-    if len(argv) < 2 or argv[0] in ("-h", "--help"):
-        print(__doc__)
-        sys.exit(0 if argv and argv[0] in ("-h", "--help") else 2)
-    kind, path, options = argv[0], Path(argv[1]), {}
-    try:
-        for item in argv[2:]:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise UserError(f"'{item}' is not key=value")
-            options[key] = value
-        if "name" not in options:
-            raise UserError("name is required; pass name=<dataset name>")
-        name = options.pop("name")
-        data_dir = Path(options.pop("data_dir", "data"))
-        n_test = options.pop("n_test", None)
-        overwrite = options.pop("overwrite", "false").lower() in ("true", "1", "yes")
-        if n_test is not None and not n_test.isdigit():
-            raise UserError(f"n_test={n_test!r} must be a non-negative integer")
-        if kind not in IMPORTERS:
-            raise UserError(f"format '{kind}' is unknown; choose one of: {', '.join(IMPORTERS)}")
-        unknown = set(options) - set(IMPORTERS[kind])
-        if unknown:
-            raise UserError(f"unknown option(s) for {kind}: {', '.join(sorted(unknown))}")
-        sizes = import_dataset(
-            kind,
-            path,
-            name,
-            data_dir,
-            None if n_test is None else int(n_test),
-            overwrite,
-            **options,
-        )
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    counts = ", ".join(f"{n} {split}" for split, n in sizes.items())
-    print(f"imported {path} into {data_dir / name}: {counts} samples")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+    """Import `paths` of format `kind` as the dataset `directory`; returns samples per split."""
+    if kind not in FORMATS:
+        raise UserError(f"format '{kind}' is unknown; choose one of: {', '.join(FORMATS)}")
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"{path} does not exist")
+    options = options or ReadOptions()
+    splits = assign_splits(paths, split)
+    with ExitStack() as stack:
+        sources = [FORMATS[kind](path, options, stack) for path in paths]
+        check_alike(sources)
+        plan = plan_splits(sources, splits, n_test)
+        recorded = {"split": list(splits), "n_test": n_test, **_yaml_safe(vars(options))}
+        config = dataset_config(kind, plan, recorded)
+        return write_dataset(plan, directory, directory.name, config, overwrite)

@@ -2,7 +2,9 @@
 
 Each run's checkpoints/<ckpt_name>.ckpt is evaluated on the split into <eval run>/<job>/ (its
 own metrics.json, per_sample.csv, figures, report.md); one row per run goes to
-comparison.csv and comparison.md in the eval run directory.
+comparison.csv, one row per configuration (the runs whose overrides differ only in `seed`:
+mean, std and count of each metric) to comparison_configs.csv, and both tables to
+comparison.md, in the eval run directory.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from surrogate.checks import check_eval
 from surrogate.errors import UserError
+from surrogate.evaluation import aggregate
 from surrogate.evaluation.report import markdown_table
 from surrogate.evaluation.run import evaluate_checkpoint
 
@@ -36,7 +39,20 @@ COLUMNS = (
     "frmse_high",
     "inference_seconds_per_sample",
     "speedup_vs_solver",
+    "pde_residual",
     "dataset",
+)
+# The metrics averaged over seeds per configuration.
+AGGREGATED = (
+    "rel_l2",
+    "rel_h1",
+    "nrmse",
+    "frmse_low",
+    "frmse_mid",
+    "frmse_high",
+    "inference_seconds_per_sample",
+    "speedup_vs_solver",
+    "pde_residual",
 )
 
 
@@ -76,8 +92,14 @@ def _run_facts(run: Path) -> dict[str, Any]:
     return facts
 
 
-def compare(cfg: DictConfig) -> list[dict[str, Any]]:
-    """Evaluate every run under `cfg.ckpt`; writes comparison.csv/.md; returns the rows."""
+def _residual_mean(entry: dict[str, Any]) -> float | None:
+    """The model's mean PDE residual of one run's metrics (None where there is none)."""
+    return entry["model"]["mean"] if entry.get("available") else None
+
+
+def compare(cfg: DictConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Evaluate every run under `cfg.ckpt`; writes comparison.csv, comparison_configs.csv and
+    comparison.md; returns the per-run rows and the per-configuration ones."""
     check_eval(cfg)
     root = Path(cfg.ckpt)
     out_dir = Path(cfg.paths.output_dir)
@@ -87,16 +109,22 @@ def compare(cfg: DictConfig) -> list[dict[str, Any]]:
         log.info("evaluating %s", job)
         ckpt = run / "checkpoints" / f"{cfg.ckpt_name}.ckpt"
         metrics = evaluate_checkpoint(cfg, ckpt, out_dir / job.replace("/", "_"))
-        row = {"job": job, **_run_facts(run), **metrics}
+        residual = metrics.get("pde_residual") or {}
+        row = {"job": job, **_run_facts(run), **metrics, "pde_residual": _residual_mean(residual)}
         rows.append({column: row.get(column) for column in COLUMNS})
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "comparison.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
+    configs = aggregate.by_configuration(rows, AGGREGATED)
+    aggregate.write_csv(out_dir / "comparison_configs.csv", configs, AGGREGATED)
     table = markdown_table(COLUMNS, [[row[c] for c in COLUMNS] for row in rows])
     (out_dir / "comparison.md").write_text(
         f"# {cfg.split} split, checkpoints/{cfg.ckpt_name}.ckpt of each run under `{root}`\n\n"
-        f"{table}\n\nEach run's metrics, figures and report: `<job>/` next to this file.\n"
+        f"{table}\n\nEach run's metrics, figures and report: `<job>/` next to this file.\n\n"
+        "## Per configuration (every override but seed): mean ± std over seeds (count)\n\n"
+        f"{aggregate.markdown(configs, AGGREGATED)}\n\n"
+        "std is the sample standard deviation (n - 1), shown from two runs on.\n"
     )
-    return rows
+    return rows, configs

@@ -254,14 +254,37 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, run_dir: Path) -> dict[str,
             "high": [int(cfg.spectral.high), None],
         },
     }
+    metrics["pde_residual"], sections = _residual(module, info, device, cfg, values)
     figures: list[Path] = []
     if cfg.figures.enabled:
         figures = _figures(
             module, info, values, coords, device, run_dir / "figures", int(cfg.figures.n_samples)
         )
     metrics["figures"] = [path.relative_to(run_dir).as_posix() for path in figures]
-    write_outputs(run_dir, metrics, values, figures)
+    write_outputs(run_dir, metrics, values, figures, sections)
     return metrics
+
+
+def _residual(
+    module: OperatorModule,
+    info: SplitInfo,
+    device: torch.device,
+    cfg: DictConfig,
+    values: dict[str, np.ndarray],
+) -> tuple[dict[str, Any], list[Section]]:
+    """The PDE residual of the predictions (surrogate/evaluation/residual.py), or why there is
+    none; its per-sample values join `values` (per_sample.csv)."""
+    from surrogate.evaluation import residual
+
+    baseline = module.mean_field(info.spatial_shape).to(device)
+    try:
+        per_sample = residual.pde_residuals(info, module, baseline, device, int(cfg.batch_size))
+    except residual.Unavailable as reason:
+        entry = residual.unavailable(str(reason))
+    else:
+        values.update(per_sample)
+        entry = residual.summary(per_sample, values["rel_l2"])
+    return entry, [residual.section(entry)]
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:

@@ -242,3 +242,8 @@ class Heat:
 
     def solution_fields(self, solution: np.ndarray) -> np.ndarray:
         return self.geometry.scatter(solution)[None]
+
+    def solution_vector(self, fields: np.ndarray) -> np.ndarray:
+        """The solution vector of stored output fields (the inverse of `solution_fields`: the
+        values at the domain nodes), for the PDE residual of a prediction in eval."""
+        return np.asarray(fields, np.float64)[0].reshape(-1)[self.geometry.unknowns]

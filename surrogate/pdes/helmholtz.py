@@ -103,3 +103,8 @@ class Helmholtz:
 
     def solution_fields(self, solution: np.ndarray) -> np.ndarray:
         return solution.reshape(1, self.n, self.n)
+
+    def solution_vector(self, fields: np.ndarray) -> np.ndarray:
+        """The solution vector of stored output fields (the inverse of `solution_fields`), for
+        the PDE residual of a prediction in eval."""
+        return np.asarray(fields, np.float64).reshape(-1)

@@ -1,8 +1,11 @@
-"""Summary of a training sweep (`surrogate train -m ...`): one row per job, CSV and markdown.
+"""Summary of a training sweep (`surrogate train -m ...`): one row per job, CSV and markdown,
+and mean ± std over seeds per configuration.
 
 Every job's rank 0 writes <job_dir>/result.json; after the sweep this Hydra callback gathers
-them with each job's overrides into <sweep_dir>/summary.csv and <sweep_dir>/summary.md. It
-imports nothing heavy, since Hydra builds it before any job starts.
+them with each job's overrides into <sweep_dir>/summary.csv (one row per job),
+<sweep_dir>/summary_configs.csv (one row per configuration: every override but `seed`, with
+mean, std and count of each final metric) and <sweep_dir>/summary.md (both tables). It imports
+nothing heavy, since Hydra builds it before any job starts.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from surrogate.evaluation import aggregate
+
 COLUMNS = (
     "job",
     "overrides",
@@ -28,6 +33,8 @@ COLUMNS = (
     "parameters",
     "status",
 )
+# The final metrics averaged over seeds per configuration.
+AGGREGATED = ("best_val_rel_l2", "final_val_rel_l2", "epochs", "seconds")
 
 
 def _job_number(job_dir: Path) -> tuple[int, str]:
@@ -52,7 +59,8 @@ def _cell(value: Any) -> str:
 
 
 def write_summary(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Write summary.csv and summary.md for the jobs under `sweep_dir`; returns the rows."""
+    """Write summary.csv, summary_configs.csv and summary.md for the jobs under `sweep_dir`;
+    returns the per-job rows."""
     job_dirs = sorted(
         (path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml")),
         key=_job_number,
@@ -64,6 +72,14 @@ def write_summary(sweep_dir: Path) -> list[dict[str, Any]]:
         writer.writerows(rows)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_cell(row.get(c)) for c in COLUMNS) + " |" for row in rows]
+    configs = aggregate.by_configuration(rows, AGGREGATED)
+    aggregate.write_csv(sweep_dir / "summary_configs.csv", configs, AGGREGATED)
+    lines += [
+        "",
+        "Per configuration (every override but seed): mean ± std over seeds (count)",
+        "",
+        aggregate.markdown(configs, AGGREGATED),
+    ]
     (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
     return rows
 
@@ -77,4 +93,7 @@ class SweepSummary(Callback):
             return
         write_summary(sweep_dir)
         print((sweep_dir / "summary.md").read_text(), end="")
-        print(f"sweep summary: {sweep_dir / 'summary.csv'}, {sweep_dir / 'summary.md'}")
+        names = ", ".join(
+            str(sweep_dir / n) for n in ("summary.csv", "summary_configs.csv", "summary.md")
+        )
+        print(f"sweep summary: {names}")
