@@ -43,6 +43,12 @@ def fast_fft_size(n: int) -> int:
 FACTORIZATIONS = (None, "cp")
 
 
+def as_complex(pairs: torch.Tensor) -> torch.Tensor:
+    """(..., 2) real pairs as a complex tensor (..., ). Unlike `view_as_complex` it copies, and
+    torch.compile can then differentiate through any slice of it."""
+    return torch.complex(pairs[..., 0], pairs[..., 1])
+
+
 def held_modes(spatial: tuple[int, ...], modes: tuple[int, ...]) -> tuple[int, ...]:
     """Modes per axis that a grid of `spatial` points holds, at most `modes`: n // 2 positive
     and negative frequencies on every axis but the last, n // 2 + 1 on the last (rfft) axis."""
@@ -89,6 +95,10 @@ class SpectralConv(nn.Module):
         corners = itertools.product(*per_axis, [last])
         return [tuple(zip(*pairs)) for pairs in corners]
 
+    # Inductor cannot differentiate through slices of complex tensors (it views their gradients
+    # as real with the wrong strides), so torch.compile leaves the spectral product to eager
+    # mode and compiles the rest of the model around it.
+    @torch.compiler.disable
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """On a grid too coarse for all of `modes`, the modes it holds (the lowest ones) are used.
 
@@ -127,7 +137,7 @@ class SpectralConv(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
         """The complex (in, out, *modes) weights of one corner, the modes `index` selects."""
-        weight = torch.view_as_complex(self.weight[corner].to(dtype))
+        weight = as_complex(self.weight[corner].to(dtype))
         return weight if index is None else weight[(slice(None), slice(None), *index)]
 
 
@@ -168,7 +178,7 @@ class CPSpectralConv(SpectralConv):
         index = index or (slice(None),) * self.n_dims
 
         def complex_(factor: torch.Tensor) -> torch.Tensor:
-            return torch.view_as_complex(factor.to(dtype))
+            return as_complex(factor.to(dtype))
 
         weights = complex_(self.scale) * complex_(self.corner_factor[corner])
         return torch.einsum(
