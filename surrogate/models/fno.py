@@ -202,7 +202,7 @@ class FNO(nn.Module):
         width: int = 32,
         n_layers: int = 4,
         projection_width: int = 128,
-        padding: float = 0.1,
+        padding: float = 0.0,
         factorization: str | None = None,
         rank: int = 16,
     ) -> None:
