@@ -48,6 +48,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*is not supported by the model summary.*")
     # A resumed run writes into its own directory; docs/models.md says what that means.
     warnings.filterwarnings("ignore", message=".*The dirpath has changed from.*")
 
