@@ -116,7 +116,10 @@ class MgNO(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spatial = tuple(x.shape[2:])
         if self.grid is not None and spatial != self.grid:
-            return resample_nodes(self(resample_nodes(x, self.grid)), spatial)
+            return resample_nodes(self._layers(resample_nodes(x, self.grid)), spatial)
+        return self._layers(x)
+
+    def _layers(self, x: torch.Tensor) -> torch.Tensor:
         x = self.lift(x)
         for cycle, pointwise in zip(self.cycles, self.pointwise):
             x = F.gelu(cycle(x) + pointwise(x))
