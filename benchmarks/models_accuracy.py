@@ -3,8 +3,9 @@
 Protocol (defaults): 2D Darcy, two-phase coefficient (12/3, FNO benchmark), 32x32 interior
 grid, seed 0; 256 training samples (10 % of them held out for validation and model
 selection), 64 test samples; each model at its default config (conf/model/*.yaml; TFNO is
-FNO with factorization=cp), relative L2 loss, AdamW lr 1e-3, cosine schedule, batch 16, 25
-epochs, seed 0, one thread. The best-validation checkpoint is evaluated on the test split
+FNO with factorization=cp) and the training recipe of conf/train.yaml (relative L2 loss, Adam
+at the model's learning rate, cosine schedule with 5 % warm-up), batch 16, 25 epochs, seed 0,
+one thread. The best-validation checkpoint is evaluated on the test split
 and compared with predicting the pointwise training mean. It runs the real commands
 (`surrogate generate/train/eval`) one after another and prints a markdown table.
 

@@ -91,7 +91,8 @@ def main() -> None:
     print("|---|---|---|---|")
     rate = {}
     for name, model in models.items():
-        params = sum(p.numel() for p in model.parameters())
+        # Real degrees of freedom: torch counts a complex weight once, ours are real pairs.
+        params = sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters())
         rate[name] = {m: args.batch / min(times[(name, m)]) for m in ("train", "infer")}
         print(f"| {name} | {params:,} | {rate[name]['train']:.1f} | {rate[name]['infer']:.1f} |")
     ours, theirs = rate["surrogate"], rate["neuraloperator"]

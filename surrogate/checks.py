@@ -80,13 +80,18 @@ def check_train(cfg: DictConfig) -> None:
     require_int(cfg, "trainer.max_epochs", minimum=1)
     require_int(cfg, "loader.batch_size", minimum=1)
     require_int(cfg, "loader.num_workers", minimum=0)
+    require_choice(cfg, "loader.in_memory", ("auto", "host", "device", "lazy"))
+    require_float(cfg, "loader.memory_fraction", above=0.0, at_most=1.0)
     require_float(cfg, "val_fraction", above=0.0, at_most=0.5)
     require_float(cfg, "optim.lr", above=0.0)
     require_float(cfg, "optim.weight_decay", minimum=0.0)
     require_choice(cfg, "optim.name", ("adam", "adamw"))
     require_choice(cfg, "scheduler.name", ("none", "cosine", "step", "onecycle"))
+    warmup = require_float(cfg, "scheduler.warmup", minimum=0.0)
+    if not warmup < 1.0:
+        raise UserError(f"scheduler.warmup={warmup} is a fraction of the steps; it must be < 1")
     require_choice(cfg, "loss", ("rel_l2", "h1", "mse"))
-    precisions = ("32-true", "32", "bf16-mixed", "16-mixed")  # the last two: CUDA only
+    precisions = ("32-true", "32", "bf16-mixed", "16-mixed")  # 16-mixed: CUDA only (run.py)
     precision = str(_value(cfg, "trainer.precision"))
     if precision not in precisions:
         raise UserError(

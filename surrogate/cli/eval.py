@@ -67,6 +67,8 @@ def _print_metrics(metrics: dict[str, Any], run_dir: str) -> None:
             format_value(rollout["steps_to_threshold"]),
         )
         table.add_row("rollouts that blew up", format_value(rollout["blow_ups"]))
+    if metrics.get("warning"):
+        table.caption = f"warning: {metrics['warning']}"
     Console().print(table)
     print(f"metrics: {run_dir}/metrics.json, report: {run_dir}/report.md")
 

@@ -1,4 +1,5 @@
-"""Finding and checking dataset splits, and reading them lazily (one HDF5 handle per worker)."""
+"""Finding and checking dataset splits, and reading them: lazily (one HDF5 handle per worker)
+or once into memory (`InMemoryFields`)."""
 
 from __future__ import annotations
 
@@ -163,6 +164,55 @@ class FieldDataset(Dataset):
         state = self.__dict__.copy()
         state["_file"] = None
         return state
+
+
+class InMemoryFields(Dataset):
+    """(input, output) pairs of a split read once into tensors, on the host or on a device.
+
+    A DataLoader over it fetches whole batches by indexing (`__getitems__`), so it should use
+    `collate=batch_as_is` and no worker processes: there is nothing left to parallelise.
+    """
+
+    def __init__(
+        self,
+        fields: tuple[np.ndarray, np.ndarray],
+        indices: np.ndarray | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        inputs, outputs = fields
+        if indices is not None:
+            inputs, outputs = inputs[np.asarray(indices)], outputs[np.asarray(indices)]
+        self.inputs = torch.from_numpy(np.ascontiguousarray(inputs)).to(device)
+        self.outputs = torch.from_numpy(np.ascontiguousarray(outputs)).to(device)
+
+    @staticmethod
+    def read(path: Path) -> tuple[np.ndarray, np.ndarray]:
+        """All inputs and outputs of a split file, in one bulk read each (the fastest way)."""
+        with h5py.File(path, "r") as file:
+            return file["inputs"][:], file["outputs"][:]
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.inputs[item], self.outputs[item]
+
+    def __getitems__(self, items: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(items, device=self.inputs.device)
+        return self.inputs[index], self.outputs[index]
+
+
+def batch_as_is(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The collate function of `InMemoryFields`: its batches come stacked already."""
+    return batch
+
+
+def split_bytes(path: Path, indices: np.ndarray | None = None) -> int:
+    """Bytes of a split's inputs and outputs (of the `indices` samples) in memory."""
+    with h5py.File(path, "r") as file:
+        total = sum(file[key].size * file[key].dtype.itemsize for key in ("inputs", "outputs"))
+        n = file["inputs"].shape[0]
+    return total if indices is None else total * len(indices) // max(1, n)
 
 
 def read_grid(path: Path, spatial_shape: tuple[int, ...]) -> list[np.ndarray]:

@@ -88,6 +88,8 @@ def write_report(
         f"- resolution: {resolution} (trained on {trained}"
         + ("; zero-shot on a resolution it was not trained on)" if resolution != trained else ")"),
     ]
+    if metrics.get("warning"):
+        header += ["", f"> **Warning:** {metrics['warning']}"]
     sections = [_metric_section(metrics)] if "per_sample" in metrics else []
     sections.append(_speed_section(metrics))
     if figures:

@@ -34,6 +34,7 @@ from surrogate.data.reader import (
 from surrogate.errors import UserError
 from surrogate.evaluation.metrics import LABELS, distribution, per_sample_metrics
 from surrogate.evaluation.report import Section, write_report
+from surrogate.models import RESOLUTION_DEPENDENT
 from surrogate.training.losses import relative_l2
 from surrogate.training.module import OperatorModule
 
@@ -213,6 +214,17 @@ def write_outputs(
     write_report(run_dir, metrics, figures, sections)
 
 
+def resolution_warning(model: str, grid: Sequence[int], trained: Sequence[int]) -> str | None:
+    """What to tell about a resolution-dependent model evaluated on another grid, else None."""
+    if model not in RESOLUTION_DEPENDENT or tuple(grid) == tuple(trained):
+        return None
+    shape, trained_shape = "x".join(map(str, grid)), "x".join(map(str, trained))
+    return (
+        f"{model} is resolution-dependent: trained on {trained_shape}, evaluated on {shape}, its "
+        "convolutions see other physical scales; expect a larger error (docs/models.md)"
+    )
+
+
 def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, run_dir: Path) -> dict[str, Any]:
     """Measure the checkpoint on the split of `cfg`; writes its outputs in `run_dir`."""
     module = load_checkpoint(ckpt)
@@ -255,6 +267,10 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, run_dir: Path) -> dict[str,
         },
     }
     metrics["pde_residual"], sections = _residual(module, info, device, cfg, values)
+    warning = resolution_warning(metrics["model"], info.spatial_shape, data["spatial_shape"])
+    if warning:
+        log.warning(warning)
+        metrics["warning"] = warning
     figures: list[Path] = []
     if cfg.figures.enabled:
         figures = _figures(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -19,16 +22,49 @@ MODELS: dict[str, type[nn.Module]] = {
     "deeponet": DeepONet,
     "galerkin": GalerkinTransformer,
 }
+# Models whose learned weights are tied to the grid spacing they were trained on: evaluated on
+# another grid, they see other physical scales (eval warns).
+RESOLUTION_DEPENDENT = frozenset({"unet"})
+
+
+def effective_config(
+    cfg: DictConfig | dict, grid: tuple[int, ...] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """Every hyper-parameter `cfg.name`'s model is built with (the config over the class's
+    defaults), fitted to the training `grid` when given, and a note per value the grid changed
+    (FNO's modes capped to what the grid holds; MgNO's V-cycle tied to the grid's spacing)."""
+    params = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    name = params.pop("name", None)
+    if name not in MODELS:
+        raise UserError(f"model={name} is unknown; choose one of: {', '.join(MODELS)}")
+    model_class = MODELS[name]
+    signature = inspect.signature(model_class)
+    defaults = {
+        key: p.default
+        for key, p in signature.parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    params = {"name": name, **defaults, **params}
+    fit = getattr(model_class, "fit_to_grid", None)
+    if grid is None or fit is None:
+        return params, []
+    try:
+        return fit(params, tuple(grid))
+    except (TypeError, ValueError) as error:  # a hyper-parameter of the wrong type
+        raise UserError(f"model={name}: {error}") from error
 
 
 def build_model(
-    cfg: DictConfig | dict, in_channels: int, out_channels: int, n_dims: int
+    cfg: DictConfig | dict,
+    in_channels: int,
+    out_channels: int,
+    n_dims: int,
+    grid: tuple[int, ...] | None = None,
 ) -> nn.Module:
-    """`Model(in_channels, out_channels, n_dims, **hyper_parameters)` for `cfg.name`."""
-    params = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    """`Model(in_channels, out_channels, n_dims, **hyper_parameters)` for `cfg.name`, fitted
+    to the training `grid` when given (see `effective_config`)."""
+    params, _ = effective_config(cfg, grid)
     name = params.pop("name")
-    if name not in MODELS:
-        raise UserError(f"model={name} is unknown; choose one of: {', '.join(MODELS)}")
     try:
         return MODELS[name](in_channels, out_channels, n_dims, **params)
     except (TypeError, ValueError) as error:  # unknown or out-of-range hyper-parameter

@@ -43,6 +43,24 @@ def fast_fft_size(n: int) -> int:
 FACTORIZATIONS = (None, "cp")
 
 
+def as_complex(pairs: torch.Tensor) -> torch.Tensor:
+    """(..., 2) real pairs as a complex tensor (..., ). Unlike `view_as_complex` it copies, and
+    torch.compile can then differentiate through any slice of it."""
+    return torch.complex(pairs[..., 0], pairs[..., 1])
+
+
+def held_modes(spatial: tuple[int, ...], modes: tuple[int, ...]) -> tuple[int, ...]:
+    """Modes per axis that a grid of `spatial` points holds, at most `modes`: n // 2 positive
+    and negative frequencies on every axis but the last, n // 2 + 1 on the last (rfft) axis."""
+    limits = [s // 2 for s in spatial[:-1]] + [spatial[-1] // 2 + 1]
+    return tuple(min(m, limit) for m, limit in zip(modes, limits))
+
+
+def padded_size(n: int, padding: float) -> int:
+    """Points of an axis of n points after FNO's padding (none when `padding` is 0)."""
+    return fast_fft_size(n + math.ceil(padding * n)) if padding else n
+
+
 class SpectralConv(nn.Module):
     """Multiplies the lowest Fourier modes by learned complex matrices, zeroes the others.
 
@@ -64,38 +82,63 @@ class SpectralConv(nn.Module):
             scale * torch.rand(n_corners, in_channels, out_channels, *self.modes, 2)
         )
 
-    def _corners(self, shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
-        """Index slices of the kept corner blocks for an (rfft) spectrum of `shape`."""
+    def _corners(
+        self, shape: tuple[int, ...], kept: tuple[int, ...]
+    ) -> list[tuple[tuple[slice, ...], tuple[slice, ...]]]:
+        """(spectrum slices, weight slices) of each kept corner block of an rfft spectrum of
+        `shape`, keeping `kept` modes per axis (the lowest positive and negative frequencies)."""
         per_axis = []
-        for size, m in zip(shape[:-1], self.modes[:-1]):
-            per_axis.append((slice(0, m), slice(size - m, size)))
-        last = (slice(0, self.modes[-1]),)
-        return [(*c, last[0]) for c in itertools.product(*per_axis)] if per_axis else [last]
+        for size, m, k in zip(shape[:-1], self.modes[:-1], kept[:-1]):
+            # Weight index j of a negative corner is frequency j - m: the last k are -k .. -1.
+            per_axis.append(((slice(0, k), slice(0, k)), (slice(size - k, size), slice(m - k, m))))
+        last = (slice(0, kept[-1]), slice(0, kept[-1]))
+        corners = itertools.product(*per_axis, [last])
+        return [tuple(zip(*pairs)) for pairs in corners]
 
+    # Inductor cannot differentiate through slices of complex tensors (it views their gradients
+    # as real with the wrong strides), so torch.compile leaves the spectral product to eager
+    # mode and compiles the rest of the model around it.
+    @torch.compiler.disable
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """On a grid too coarse for all of `modes`, the modes it holds (the lowest ones) are used.
+
+        The FFTs and the mixing run in (at least) float32 with autocast off, and the result is
+        cast back to the input's dtype: cuFFT has no bfloat16 transform and computes float16
+        ones only for power-of-two sizes, and autocast does not promote `torch.fft`.
+        """
+        dtype = x.dtype
         spatial = x.shape[2:]
         dims = tuple(range(-self.n_dims, 0))
         spectrum_shape = (*spatial[:-1], spatial[-1] // 2 + 1)
-        limits = [min(m, s // 2) for m, s in zip(self.modes[:-1], spatial[:-1])]
-        limits.append(min(self.modes[-1], spectrum_shape[-1]))
-        if tuple(limits) != self.modes:
-            raise ValueError(
-                f"grid {tuple(spatial)} is too coarse for {self.modes} Fourier modes; "
-                "use a finer grid or fewer modes"
+        kept = held_modes(tuple(spatial), self.modes)
+        compute = torch.promote_types(dtype, torch.float32)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x_ft = torch.fft.rfftn(x.to(compute), dim=dims, norm="ortho")
+            out_ft = torch.zeros(
+                x.shape[0], self.out_channels, *spectrum_shape, dtype=x_ft.dtype, device=x.device
             )
-        x_ft = torch.fft.rfftn(x, dim=dims, norm="ortho")
-        out_ft = torch.zeros(
-            x.shape[0], self.out_channels, *spectrum_shape, dtype=x_ft.dtype, device=x.device
-        )
-        for corner, index in enumerate(self._corners(spectrum_shape)):
-            block = (slice(None), slice(None), *index)
-            out_ft[block] = self._mix(x_ft[block], corner)
-        return torch.fft.irfftn(out_ft, s=spatial, dim=dims, norm="ortho")
+            for corner, (index, weight_index) in enumerate(self._corners(spectrum_shape, kept)):
+                block = (slice(None), slice(None), *index)
+                out_ft[block] = self._mix(x_ft[block], corner, weight_index, compute)
+            out = torch.fft.irfftn(out_ft, s=spatial, dim=dims, norm="ortho")
+        return out.to(dtype)
 
-    def _mix(self, block: torch.Tensor, corner: int) -> torch.Tensor:
-        """(batch, in, *modes) spectrum block -> (batch, out, *modes) for one corner."""
-        weight = torch.view_as_complex(self.weight[corner])
-        return torch.einsum("bi...,io...->bo...", block, weight)
+    def _mix(
+        self, block: torch.Tensor, corner: int, index: tuple[slice, ...], dtype: torch.dtype
+    ) -> torch.Tensor:
+        """(batch, in, *kept) spectrum block -> (batch, out, *kept) for one corner; `index`
+        selects the kept modes' weights."""
+        return torch.einsum("bi...,io...->bo...", block, self.dense_weight(corner, index, dtype))
+
+    def dense_weight(
+        self,
+        corner: int,
+        index: tuple[slice, ...] | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
+        """The complex (in, out, *modes) weights of one corner, the modes `index` selects."""
+        weight = as_complex(self.weight[corner].to(dtype))
+        return weight if index is None else weight[(slice(None), slice(None), *index)]
 
 
 class CPSpectralConv(SpectralConv):
@@ -123,21 +166,28 @@ class CPSpectralConv(SpectralConv):
         with torch.no_grad():
             self.scale[:, 0] = 1.0 / (in_channels * out_channels * self.rank)
 
-    def _mix(self, block: torch.Tensor, corner: int) -> torch.Tensor:
+    def dense_weight(
+        self,
+        corner: int,
+        index: tuple[slice, ...] | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
         # Rebuilding the corner's weights and applying them is several times faster on CPU
         # than contracting the batch with the factors one by one.
         letters = "xyz"[: self.n_dims]
-        weights = torch.view_as_complex(self.scale) * torch.view_as_complex(
-            self.corner_factor[corner]
-        )
-        weight = torch.einsum(
+        index = index or (slice(None),) * self.n_dims
+
+        def complex_(factor: torch.Tensor) -> torch.Tensor:
+            return as_complex(factor.to(dtype))
+
+        weights = complex_(self.scale) * complex_(self.corner_factor[corner])
+        return torch.einsum(
             f"r,ir,or,{','.join(f'{a}r' for a in letters)}->io{letters}",
             weights,
-            torch.view_as_complex(self.in_factor),
-            torch.view_as_complex(self.out_factor),
-            *(torch.view_as_complex(f) for f in self.mode_factors),
+            complex_(self.in_factor),
+            complex_(self.out_factor),
+            *(complex_(f)[i] for f, i in zip(self.mode_factors, index)),
         )
-        return torch.einsum("bi...,io...->bo...", block, weight)
 
 
 class FNO(nn.Module):
@@ -152,7 +202,7 @@ class FNO(nn.Module):
         width: int = 32,
         n_layers: int = 4,
         projection_width: int = 128,
-        padding: float = 0.1,
+        padding: float = 0.0,
         factorization: str | None = None,
         rank: int = 16,
     ) -> None:
@@ -179,15 +229,24 @@ class FNO(nn.Module):
             conv(width, projection_width, 1), nn.GELU(), conv(projection_width, out_channels, 1)
         )
 
+    @staticmethod
+    def fit_to_grid(params: dict, grid: tuple[int, ...]) -> tuple[dict, list[str]]:
+        """`modes` capped to what the (padded) training grid holds, with a note if capped."""
+        modes = params["modes"]
+        padded = tuple(padded_size(n, params["padding"]) for n in grid)
+        held = min(held_modes(padded, (modes,) * len(grid)))
+        if held >= modes:
+            return params, []
+        shape = "x".join(map(str, grid))
+        note = f"modes={held} (capped from {modes}: a {shape} grid holds {held} Fourier modes)"
+        return {**params, "modes": held}, [note]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spatial = tuple(x.shape[2:])
         grid = node_coordinates(spatial, device=x.device, dtype=x.dtype)
         x = torch.cat([x, grid.expand(x.shape[0], *grid.shape)], dim=1)
         x = self.lift(x)
-        pads = [
-            fast_fft_size(s + math.ceil(self.padding * s)) - s if self.padding else 0
-            for s in spatial
-        ]
+        pads = [padded_size(s, self.padding) - s for s in spatial]
         if any(pads):
             # F.pad lists (left, right) pairs from the last axis backwards.
             x = F.pad(x, [p for pad in reversed(pads) for p in (0, pad)])

@@ -1,4 +1,4 @@
-"""Coordinates of the stored grid, for models that take positions as extra input channels."""
+"""The datasets' node grid: coordinates as model inputs, and resampling between resolutions."""
 
 from __future__ import annotations
 
@@ -13,3 +13,27 @@ def node_coordinates(shape: tuple[int, ...], device=None, dtype=torch.float32) -
     """
     axes = [torch.arange(1, n + 1, device=device, dtype=dtype) / (n + 1) for n in shape]
     return torch.stack(torch.meshgrid(*axes, indexing="ij"))
+
+
+def resample_nodes(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """(batch, channels, *spatial) node values linearly interpolated onto the interior nodes
+    of another grid of the same domain, `shape` points per axis.
+
+    Node i of an axis of n points lies at (i + 1) / (n + 1), as in `node_coordinates`; between
+    the outermost node and the domain's edge the two outermost nodes' line is extended. The
+    weights of each output value sum to one, so resampling commutes with normalisation. When
+    one grid's nodes are a subset of the other's (n and 2n + 1), shared nodes keep their values.
+    """
+    for axis, m in zip(range(2, x.dim()), shape):
+        n = x.shape[axis]
+        if n == m:
+            continue
+        if n == 1:
+            x = x.expand(*x.shape[:axis], m, *x.shape[axis + 1 :])
+            continue
+        position = torch.arange(1, m + 1, device=x.device, dtype=torch.float64) / (m + 1)
+        index = position * (n + 1) - 1
+        low = index.floor().long().clamp(0, n - 2)
+        weight = (index - low).to(x.dtype).view(-1, *([1] * (x.dim() - axis - 1)))
+        x = x.index_select(axis, low) * (1 - weight) + x.index_select(axis, low + 1) * weight
+    return x

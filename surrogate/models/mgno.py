@@ -8,6 +8,17 @@ S (weights per level, S per smoothing step); the residual f - A u is restricted 
 transposed convolution to the exact fine shape (so odd sizes such as 33 work). Boundary
 conditions enter through the convolutions' padding mode (zeros for Dirichlet problems).
 Lifting and projection are 1x1 convolutions only.
+
+The 3x3 stencils and the number of levels fix the physical scales a V-cycle sees only together
+with the grid spacing: the same weights on a grid twice as fine see scales half as large
+(trained at 16x16, evaluated at 33x33, the relative L2 error grew about tenfold). Trained on
+one grid (`grid`, which training sets to the training grid), the model therefore runs on that
+grid's nodes whatever grid it is given: the input is linearly interpolated onto them and the
+output back (surrogate.models.grid.resample_nodes). On a grid r times finer (r (n + 1) - 1
+nodes) the training grid's nodes are a subset of the given ones, where the prediction is
+exactly the training-grid one; detail finer than the training grid is not resolved (other
+variants measured worse: docs/models.md). Without `grid` the V-cycles run on whatever grid
+they are given, as in the paper.
 """
 
 from __future__ import annotations
@@ -15,6 +26,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from surrogate.models.grid import resample_nodes
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 CONV_TRANSPOSE = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
@@ -73,15 +86,19 @@ class MgNO(nn.Module):
         n_levels: int = 4,
         smoothing: int = 1,
         padding_mode: str = "zeros",
+        grid: tuple[int, ...] | list[int] | None = None,
     ) -> None:
         super().__init__()
         if n_dims not in CONV:
             raise ValueError(f"MgNO supports 1, 2 or 3 spatial dimensions, not {n_dims}")
+        if grid is not None and (len(grid) != n_dims or min(grid) < 1):
+            raise ValueError(f"grid={list(grid)} must give {n_dims} sizes >= 1")
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"padding_mode={padding_mode!r}; choose one of {PADDING_MODES}")
         if min(width, n_layers, n_levels, smoothing) < 1:
             raise ValueError("width, n_layers, n_levels and smoothing must be >= 1")
         conv = CONV[n_dims]
+        self.grid = tuple(grid) if grid is not None else None
         self.lift = conv(in_channels, width, 1)
         self.cycles = nn.ModuleList(
             VCycle(width, n_dims, n_levels, smoothing, padding_mode) for _ in range(n_layers)
@@ -89,7 +106,20 @@ class MgNO(nn.Module):
         self.pointwise = nn.ModuleList(conv(width, width, 1) for _ in range(n_layers))
         self.project = conv(width, out_channels, 1)
 
+    @staticmethod
+    def fit_to_grid(params: dict, grid: tuple[int, ...]) -> tuple[dict, list[str]]:
+        """Ties the V-cycles to the training grid's spacing (see the module docstring)."""
+        shape = "x".join(map(str, grid))
+        note = f"V-cycles at the {shape} grid's spacing (other grids are resampled to it)"
+        return {**params, "grid": list(grid)}, [note]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spatial = tuple(x.shape[2:])
+        if self.grid is not None and spatial != self.grid:
+            return resample_nodes(self._layers(resample_nodes(x, self.grid)), spatial)
+        return self._layers(x)
+
+    def _layers(self, x: torch.Tensor) -> torch.Tensor:
         x = self.lift(x)
         for cycle, pointwise in zip(self.cycles, self.pointwise):
             x = F.gelu(cycle(x) + pointwise(x))

@@ -11,6 +11,8 @@ unrolls it `unroll` steps; with `pushforward` only the last step carries gradien
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -43,7 +45,9 @@ class OperatorModule(L.LightningModule):
         names = list(data["input_names"])
         self.mask_channel = names.index("mask") if "mask" in names else None
         model_in = in_channels + (temporal["window"] * out_channels if temporal else 0)
-        self.model = build_model(model, model_in, out_channels, len(spatial))
+        # Fitted to the training grid (FNO's modes capped, MgNO's V-cycles tied to its spacing);
+        # the grid is in `data`, so a checkpoint rebuilds the same model.
+        self.model = build_model(model, model_in, out_channels, len(spatial), grid=spatial)
         self.input_norm = ChannelNormalizer(in_channels)
         self.output_norm = ChannelNormalizer(out_channels)  # on trajectories: of every state
         if temporal:
@@ -160,25 +164,38 @@ class OperatorModule(L.LightningModule):
             self.parameters(), lr=optim["lr"], weight_decay=optim["weight_decay"]
         )
         schedule = self.hparams.scheduler
-        interval = "epoch"
         if schedule["name"] == "none":
             return {"optimizer": optimizer}
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        interval = "step"
         if schedule["name"] == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-                optimizer, T_max=max(1, self.trainer.max_epochs)
-            )
+            factor = warmup_cosine(total, float(schedule["warmup"]))
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         elif schedule["name"] == "onecycle":
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer,
-                max_lr=optim["lr"],
-                total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
+                optimizer, max_lr=optim["lr"], total_steps=total
             )
-            interval = "step"
         else:
             scheduler = torch.optim.lr_scheduler.StepLR(
                 optimizer, step_size=schedule["step_size"], gamma=schedule["gamma"]
             )
+            interval = "epoch"
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": interval},
         }
+
+
+def warmup_cosine(total_steps: int, warmup: float) -> Callable[[int], float]:
+    """Learning-rate multiplier per optimiser step, scaled to the run's `total_steps`: linear
+    from 1 / warm-up steps to 1 over the first `warmup` fraction of the steps, then cosine
+    annealing to zero at the last step."""
+    warmup_steps = round(warmup * total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor

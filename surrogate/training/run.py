@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 import time
 import warnings
@@ -26,6 +27,7 @@ from surrogate.data.normalizer import fit_statistics
 from surrogate.data.reader import resolve_dataset_dir
 from surrogate.data.temporal import TemporalOptions
 from surrogate.errors import UserError
+from surrogate.models import effective_config
 from surrogate.training.callbacks import EpochLog, RankLog
 from surrogate.training.faults import FaultGuard, interruptible
 from surrogate.training.loggers import build_logger
@@ -46,24 +48,69 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*is not supported by the model summary.*")
     # A resumed run writes into its own directory; docs/models.md says what that means.
     warnings.filterwarnings("ignore", message=".*The dirpath has changed from.*")
 
 
 def _check_cuda_options(cfg: DictConfig) -> None:
-    """Mixed precision and torch.compile are offered for CUDA runs only."""
+    """`16-mixed` needs a CUDA GPU; `bf16-mixed` runs anywhere (CPU autocast); torch.compile
+    needs a CUDA GPU or, on CPU, the C++ compiler inductor builds its kernels with."""
     accelerator = str(cfg.trainer.accelerator)
-    on_cuda = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-    if on_cuda:
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
         return
     where = "no CUDA device is available" if accelerator != "cpu" else "trainer.accelerator=cpu"
-    if str(cfg.trainer.precision) not in ("32-true", "32"):
+    if str(cfg.trainer.precision) == "16-mixed":
         raise UserError(
-            f"trainer.precision={cfg.trainer.precision} needs a CUDA GPU and {where}; "
-            "use trainer.precision=32-true"
+            f"trainer.precision=16-mixed needs a CUDA GPU and {where}; "
+            "use trainer.precision=bf16-mixed (mixed precision on CPU) or 32-true"
         )
-    if cfg.compile:
-        raise UserError(f"compile=true needs a CUDA GPU and {where}; use compile=false")
+    if cfg.compile and _cpp_compiler() is None:
+        raise UserError(
+            f"compile=true on CPU needs a C++ compiler for torch.compile's kernels and none was "
+            f"found ({where}); install g++ (or set CXX) or use compile=false"
+        )
+
+
+def _cpp_compiler() -> str | None:
+    """The C++ compiler torch's inductor would use on CPU, if one is installed."""
+    from torch._inductor.cpp_builder import get_cpp_compiler
+
+    try:
+        return shutil.which(get_cpp_compiler())
+    except (RuntimeError, OSError):  # torch found no compiler at all
+        return None
+
+
+def _log_effective_settings(cfg: DictConfig, container: dict[str, Any], grid: tuple[int, ...]):
+    """One line with every hyper-parameter the model is built with on the training grid (after
+    any cap, which gets its own line), one with the optimisation recipe."""
+    params, notes = effective_config(container["model"], grid)
+    name = params.pop("name")
+    shape = "x".join(map(str, grid))
+    for note in notes:
+        log.info("%s on the %s training grid: %s", name, shape, note)
+    log.info("model %s: %s", name, ", ".join(f"{k}={v}" for k, v in params.items()))
+    optim, schedule = container["optim"], container["scheduler"]
+    detail = {
+        "cosine": f"cosine to 0 per batch, warm-up {schedule['warmup']:.0%} of the steps",
+        "step": f"step x{schedule['gamma']} every {schedule['step_size']} epochs",
+        "onecycle": "one-cycle per batch",
+        "none": "constant",
+    }[schedule["name"]]
+    log.info(
+        "recipe: %s lr=%g weight_decay=%g; schedule %s; %d epochs, batch %d; loss %s; "
+        "precision %s; compile %s",
+        optim["name"],
+        optim["lr"],
+        optim["weight_decay"],
+        detail,
+        cfg.trainer.max_epochs,
+        cfg.loader.batch_size,
+        cfg.loss,
+        cfg.trainer.precision,
+        str(cfg.compile).lower(),
+    )
 
 
 def _check_resumable(ckpt_path: str, model: dict[str, Any]) -> None:
@@ -96,6 +143,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         val_fraction=float(cfg.val_fraction),
         seed=int(cfg.seed),
         temporal=temporal,
+        in_memory=str(cfg.loader.in_memory),
+        memory_fraction=float(cfg.loader.memory_fraction),
     )
     info = datamodule.train_info
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
@@ -118,6 +167,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         loss=str(cfg.loss),
         temporal=temporal.as_dict() if info.temporal else None,
     )
+    _log_effective_settings(cfg, container, info.spatial_shape)
     train_indices = datamodule.train_indices
     module.set_statistics(
         fit_statistics(info.path, "inputs", train_indices),
