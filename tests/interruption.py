@@ -12,6 +12,8 @@ from pathlib import Path
 import h5py
 from test_reproducibility import bytes_without_timings
 
+from surrogate.data.digest import stored_digest
+
 
 def samples_done(partial: Path) -> int:
     """How many samples a running generation has flushed (read without taking its file lock)."""
@@ -64,4 +66,5 @@ def interrupt_and_resume(
     done = re.search(r"resuming .*: (\d+) of (\d+) samples already done", log)
     assert done and 0 < int(done.group(1)) < int(done.group(2)), "it did not stop mid-run"
     assert bytes_without_timings(runs["a"] / split) == bytes_without_timings(runs["b"] / split)
+    assert stored_digest(runs["a"] / split) == stored_digest(runs["b"] / split) is not None
     return process.returncode, stderr

@@ -113,10 +113,12 @@ def test_a_second_generation_into_the_same_dataset_is_refused(tmp_path):
             f"dataset {directory} is being written by another `surrogate generate` ({held}); "
             "wait for it to finish or stop it, or choose another name="
         )
-        with dataset_lock(directory, (0, 2)):  # a shard has a lock of its own
-            with pytest.raises(UserError, match=r"^shard 0/2 of dataset .* is being written"):
-                with dataset_lock(directory, (0, 2)):
-                    pass
+        with (
+            dataset_lock(directory, (0, 2)),  # a shard has a lock of its own
+            pytest.raises(UserError, match=r"^shard 0/2 of dataset .* is being written"),
+            dataset_lock(directory, (0, 2)),
+        ):
+            pass
     assert not (directory / ".lock").exists()
 
 

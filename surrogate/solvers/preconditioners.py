@@ -5,13 +5,14 @@ with CG); `ilu` with the defaults (fill factor 1, drop 0) the ILU(0) that PETSc 
 with the sparsity of A, natural ordering. (SuperLU's ILUTP at fill factor 1 is not ILU(0): it
 reorders (COLAMD) and keeps the largest entries up to nnz(A), dropping some of A's own, and on
 heat_transient's I + τL it raised GMRES's iterations per step from 23 to 34 where ILU(0) cuts
-them to 13.) Other fill/drop values use ILUTP. `amg` one smoothed-aggregation V-cycle (pyamg). Triangular sweeps are done by SuperLU on the triangular factor with natural ordering,
+them to 13.) Other fill/drop values use ILUTP. `amg` one smoothed-aggregation V-cycle (pyamg), seeded by the matrix. Triangular sweeps are done by SuperLU on the triangular factor with natural ordering,
 about 8x faster than `scipy.sparse.linalg.spsolve_triangular`.
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -94,6 +95,24 @@ def ilu0(matrix: sp.spmatrix) -> Apply:
     return lambda r: solve_upper(solve_lower(r))
 
 
+def _amg(matrix: sp.csr_matrix) -> Apply:
+    """One smoothed-aggregation V-cycle. pyamg estimates spectral radii (for the prolongator
+    smoother) from random start vectors of numpy's global generator, which made two runs of the
+    same generation differ by ~1e-9 in some samples; it is seeded here from the matrix's own
+    bytes, so the hierarchy is a function of the matrix alone (whatever ran before in the
+    process, in any worker, after any resume), and the global generator is left as it was."""
+    import pyamg
+
+    seed = zlib.crc32(matrix.data.tobytes(), zlib.crc32(matrix.indices.tobytes()))
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        hierarchy = pyamg.smoothed_aggregation_solver(matrix, max_coarse=100)
+    finally:
+        np.random.set_state(state)
+    return hierarchy.aspreconditioner(cycle="V").matvec
+
+
 def _identity(r: np.ndarray) -> np.ndarray:
     return r
 
@@ -132,11 +151,7 @@ def build_preconditioner(
             log.info("ILU hit a zero pivot; retrying with fill 10 and drop 1e-4")
             return spla.spilu(csc, drop_tol=1e-4, fill_factor=max(10.0, ilu_fill_factor)).solve
     if name == "amg":
-        import pyamg
-
-        hierarchy = pyamg.smoothed_aggregation_solver(sp.csr_matrix(matrix), max_coarse=100)
-        cycle = hierarchy.aspreconditioner(cycle="V")
-        return cycle.matvec
+        return _amg(sp.csr_matrix(matrix))
     raise UserError(
         f"solver.preconditioner={name} is unknown; choose one of: {', '.join(PRECONDITIONERS)}"
     )
