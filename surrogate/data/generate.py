@@ -17,6 +17,7 @@ from surrogate.checks import check_generate
 from surrogate.data.chains import plan_chains, solve_chains, solve_order, timed
 from surrogate.data.disk import generation_faults, stop_if_interrupted
 from surrogate.data.lock import dataset_lock
+from surrogate.data.resources import check_grid, check_resources
 from surrogate.data.schema import SPLITS, split_filename
 from surrogate.data.writer import SplitWriter
 from surrogate.errors import UserError
@@ -77,8 +78,10 @@ def generate(cfg: DictConfig) -> dict[str, dict[str, float]]:
     """
     check_generate(cfg)
     shard = parse_shard(cfg.shard)
+    check_grid(cfg)
     pde = build_pde(cfg.pde)
     check_solver(cfg, pde)
+    check_resources(cfg, pde, shard)
     directory = Path(cfg.paths.data_dir) / cfg.name
     config_yaml = dataset_config(cfg)
     sizes = {split: int(cfg[f"n_{split}"]) for split in SPLITS}
