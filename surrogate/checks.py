@@ -9,6 +9,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from surrogate.config_types import check_types
 from surrogate.errors import UserError
+from surrogate.memory import SAFETY, available_memory, size_text
+
+LOADER_PROCESS_BYTES = 300 * 2**20  # a DataLoader worker: a forked copy of the training process
 
 
 def _value(cfg: DictConfig, key: str) -> Any:
@@ -105,7 +108,14 @@ def check_generate(cfg: DictConfig) -> None:
     require_bool(cfg, "overwrite")
     require_bool(cfg, "check_resources")
     require_directory(cfg, "paths.data_dir")
-    require_choice(cfg, "sort.name", ("none", "greedy", "binned"))
+    if require_choice(cfg, "sort.name", ("none", "greedy", "binned")) == "binned":
+        require_int(cfg, "sort.dims", minimum=1)
+        require_int(cfg, "sort.bin_size", minimum=1)
+        curve = require_int(cfg, "sort.curve_dims", minimum=1)
+        if curve != 2:
+            raise UserError(
+                f"sort.curve_dims={curve}: only the 2D Hilbert curve is implemented; use 2"
+            )
 
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
@@ -146,16 +156,28 @@ def check_train(cfg: DictConfig) -> None:
 
     check_types(cfg, "train")
     _value(cfg, "data")
-    require_int(cfg, "seed", minimum=0)
+    seed = require_int(cfg, "seed", minimum=0)
+    if seed >= 2**32:  # numpy's and Lightning's generators take 32-bit seeds
+        raise UserError(f"seed={seed} must be < 2^32 = {2**32}")
     check_trainer(cfg)
     check_model(cfg)
     require_int(cfg, "loader.batch_size", minimum=1)
-    require_int(cfg, "loader.num_workers", minimum=0)
+    loaders = require_int(cfg, "loader.num_workers", minimum=0)
+    if loaders * LOADER_PROCESS_BYTES * SAFETY > available_memory():
+        fitting = int(available_memory() / (LOADER_PROCESS_BYTES * SAFETY))
+        raise UserError(
+            f"loader.num_workers={loaders} processes need about "
+            f"{size_text(loaders * LOADER_PROCESS_BYTES)} of memory and "
+            f"{size_text(available_memory())} are available; use at most {fitting} "
+            "(0 loads in the training process)"
+        )
     require_float(cfg, "val_fraction", above=0.0, at_most=0.5)
     require_float(cfg, "optim.lr", above=0.0)
     require_float(cfg, "optim.weight_decay", minimum=0.0)
     require_choice(cfg, "optim.name", ("adam", "adamw"))
     require_choice(cfg, "scheduler.name", ("none", "cosine", "step", "onecycle"))
+    require_int(cfg, "scheduler.step_size", minimum=1)
+    require_float(cfg, "scheduler.gamma", above=0.0)
     require_choice(cfg, "loss", ("rel_l2", "h1", "mse"))
     precisions = ("32-true", "32", "bf16-mixed", "16-mixed")  # the last two: CUDA only
     precision = str(_value(cfg, "trainer.precision"))
@@ -167,7 +189,7 @@ def check_train(cfg: DictConfig) -> None:
         raise UserError(f"compile={OmegaConf.select(cfg, 'compile')!r} must be true or false")
     if OmegaConf.select(cfg, "early_stopping.patience") is not None:
         require_int(cfg, "early_stopping.patience", minimum=1)
-        require_float(cfg, "early_stopping.min_delta", minimum=0.0)
+    require_float(cfg, "early_stopping.min_delta", minimum=0.0)
     ckpt_path = OmegaConf.select(cfg, "ckpt_path")
     if ckpt_path is not None and not os.path.isfile(str(ckpt_path)):
         raise UserError(

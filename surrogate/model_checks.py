@@ -89,8 +89,10 @@ def _linear(n_in: int, n_out: int) -> int:
     return n_in * n_out + n_out
 
 
-def _mlp(sizes: list[int]) -> int:
-    return sum(_linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+def _mlp(n_in: int, width: int, layers: int, n_out: int) -> int:
+    """An MLP n_in -> `layers` hidden layers of `width` -> n_out (counted without building the
+    list of its sizes: `layers` may be huge)."""
+    return _linear(n_in, width) + (layers - 1) * _linear(width, width) + _linear(width, n_out)
 
 
 def _fno_parameters(p: dict[str, Any], c_in: int, c_out: int, dims: int) -> int:
@@ -130,9 +132,8 @@ def _unet_parameters(p: dict[str, Any], c_in: int, c_out: int, dims: int) -> int
     total = _conv(dims, 3, c_in, p["width"])
     channels = p["width"]
     for level, width in enumerate(widths):
-        for _ in range(blocks):
-            total += block(channels, width)
-            channels = width
+        total += block(channels, width) + (blocks - 1) * block(width, width)
+        channels = width
         if level < len(widths) - 1:
             total += _conv(dims, 3, channels, channels)
     for width in reversed(widths[:-1]):
@@ -144,9 +145,9 @@ def _unet_parameters(p: dict[str, Any], c_in: int, c_out: int, dims: int) -> int
 
 def _deeponet_parameters(p: dict[str, Any], c_in: int, c_out: int, dims: int) -> int:
     outputs = c_out * p["basis"]
-    branch = [c_in * p["n_sensors"] ** dims, *[p["branch_width"]] * p["branch_layers"], outputs]
-    trunk = [dims, *[p["trunk_width"]] * p["trunk_layers"], outputs]
-    return _mlp(branch) + _mlp(trunk) + c_out
+    sensors = c_in * p["n_sensors"] ** dims
+    branch = _mlp(sensors, p["branch_width"], p["branch_layers"], outputs)
+    return branch + _mlp(dims, p["trunk_width"], p["trunk_layers"], outputs) + c_out
 
 
 def _galerkin_parameters(p: dict[str, Any], c_in: int, c_out: int, dims: int) -> int:

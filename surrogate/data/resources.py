@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from surrogate.checks import require_int
 from surrogate.data.schema import SOLVER_STATS, SPLITS, split_filename
@@ -89,9 +89,8 @@ class Sizes:
 
         spec = pde.fields  # type: ignore[attr-defined]
         solve = cfg.pde.get("solve_resolution")
-        modes = max(  # pde.grf.modes, pde.initial.modes (their default: the resolution)
-            getattr(getattr(pde, "coefficient", None), "modes", 0),
-            getattr(pde, "initial_modes", 0),
+        modes = max(  # set explicitly (their default, null, is the resolution)
+            int(OmegaConf.select(cfg, key) or 0) for key in ("pde.grf.modes", "pde.initial.modes")
         )
         return cls(
             resolution=int(spec.spatial_shape[0]) if resolution is None else resolution,
@@ -301,12 +300,27 @@ def check_resources(cfg: DictConfig, pde: object, shard: tuple[int, int] | None)
 
 
 def _check_steps(cfg: DictConfig, pde: object) -> None:
-    """Refuse a trajectory of more than MAX_STEPS internal steps (the step never exceeds
-    `max_dt`), such as a record_dt of 10^12 time units."""
+    """Refuse a trajectory of more than MAX_STEPS internal steps: the step never exceeds
+    `max_dt` (a record_dt of 10^12 time units), and where the family fixes it per trajectory
+    from the initial state by the CFL condition (Burgers), sample 0 shows what it will be
+    (an initial.scale of 10^12 made it 10^-15)."""
     record_dt, max_dt = getattr(pde, "record_dt", None), getattr(pde, "max_dt", None)
     if record_dt is None or max_dt is None:
         return
-    steps = (pde.fields.time_steps - 1) * record_dt / max_dt  # type: ignore[attr-defined]
+    intervals = pde.fields.time_steps - 1  # type: ignore[attr-defined]
+    steps = intervals * record_dt / max_dt
+    if steps <= MAX_STEPS and hasattr(pde, "step_size"):
+        from surrogate.data.chains import sample_rng
+
+        split = next(s for s in SPLITS if int(cfg[f"n_{s}"]) > 0)
+        initial = pde.initial(sample_rng(int(cfg.seed), split, 0))  # type: ignore[attr-defined]
+        dt, substeps = pde.step_size(initial)  # type: ignore[attr-defined]
+        if intervals * substeps > MAX_STEPS:
+            raise UserError(
+                f"pde={cfg.pde.name}: the CFL condition sets the step of {split} sample 0 to "
+                f"{dt:.3g}, {intervals * substeps:.3g} steps for its trajectory (more than "
+                f"{MAX_STEPS:.0e}); lower pde.initial.scale or pde.record_dt, or raise pde.cfl"
+            )
     if steps > MAX_STEPS:
         raise UserError(
             f"pde={cfg.pde.name}: {pde.fields.time_steps - 1} intervals of "  # type: ignore[attr-defined]

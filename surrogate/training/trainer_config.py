@@ -55,6 +55,19 @@ def check_trainer_devices(cfg: DictConfig, arguments: dict[str, Any]) -> None:
             )
     if devices == -1 and not on_gpu:
         raise UserError("trainer.devices=-1 (all GPUs) needs a GPU; on CPU give a number")
+    nodes = int(cfg.trainer.get("num_nodes", 1))
+    if nodes > 1:
+        slurm = os.environ.get("SLURM_NNODES")
+        if slurm is None and "WORLD_SIZE" not in os.environ:
+            raise UserError(
+                f"trainer.num_nodes={nodes} needs a multi-node launcher (SLURM's srun or "
+                "torchrun, which set SLURM_NNODES or WORLD_SIZE) and none started this run"
+            )
+        if slurm is not None and slurm.isdigit() and int(slurm) != nodes:
+            raise UserError(
+                f"trainer.num_nodes={nodes} but SLURM gave this job {slurm} nodes; "
+                f"use trainer.num_nodes={slurm}"
+            )
     strategy = cfg.trainer.get("strategy")
     if strategy is not None and strategy != "auto":
         names = StrategyRegistry.available_strategies()
