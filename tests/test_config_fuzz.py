@@ -17,6 +17,7 @@ from config_fuzz import (
     Case,
     cases,
     expected,
+    options,
     run_in_process,
     run_through_cli,
 )
@@ -83,15 +84,28 @@ def test_a_few_bad_values_through_the_real_cli(fuzz_root, tmp_path):
     assert not wrong, "\n".join(wrong)
 
 
+OPTIONS = [
+    (stage, option) for stage in ("generate", "train", "eval") for _, option in options(stage)
+]
+OPTION_IDS = [
+    f"{stage}-{(option[0] if option and '.' not in option[0] else 'defaults')}"
+    for stage, option in OPTIONS
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["generate", "train", "eval"])
-def test_every_bad_value_in_process(stage, fuzz_root, tmp_path):
-    wrong = run_cases(all_cases(stage, fuzz_root["root"]), fuzz_root, tmp_path, run_in_process)
+@pytest.mark.timeout(3600)  # only against a hang: one option's cases through the CLI take minutes
+@pytest.mark.parametrize(("stage", "option"), OPTIONS, ids=OPTION_IDS)
+def test_every_bad_value_in_process(stage, option, fuzz_root, tmp_path):
+    selected = [c for c in all_cases(stage, fuzz_root["root"]) if c.option == option]
+    wrong = run_cases(selected, fuzz_root, tmp_path, run_in_process)
     assert not wrong, "\n".join(wrong)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["generate", "train", "eval"])
-def test_every_bad_value_through_the_real_cli(stage, fuzz_root, tmp_path):
-    wrong = run_cases(all_cases(stage, fuzz_root["root"]), fuzz_root, tmp_path, run_through_cli)
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize(("stage", "option"), OPTIONS, ids=OPTION_IDS)
+def test_every_bad_value_through_the_real_cli(stage, option, fuzz_root, tmp_path):
+    selected = [c for c in all_cases(stage, fuzz_root["root"]) if c.option == option]
+    wrong = run_cases(selected, fuzz_root, tmp_path, run_through_cli)
     assert not wrong, "\n".join(wrong)
