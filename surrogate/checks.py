@@ -7,7 +7,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from surrogate.config_types import check_types
 from surrogate.errors import UserError
+from surrogate.memory import SAFETY, available_memory, size_text
+
+LOADER_PROCESS_BYTES = 300 * 2**20  # a DataLoader worker: a forked copy of the training process
 
 
 def _value(cfg: DictConfig, key: str) -> Any:
@@ -52,15 +56,39 @@ def require_choice(cfg: DictConfig, key: str, choices: tuple[str, ...]) -> str:
     return str(value)
 
 
+def require_string(cfg: DictConfig, key: str, example: str) -> str:
+    """A non-empty string; a number (Hydra reads `name=2024` as one) is told how to quote."""
+    value = _value(cfg, key)
+    if isinstance(value, (bool, int, float)):
+        raise UserError(f"{key}={value!r} is a number; quote it to use it as text: {key}='{value}'")
+    if not isinstance(value, str) or not value:
+        raise UserError(f"{key}={value!r} must be a non-empty text, e.g. {key}={example}")
+    return value
+
+
 def require_name(cfg: DictConfig, key: str) -> str:
     """A name usable as a directory: letters, digits, '-', '_' and '.' (not leading)."""
-    value = str(_value(cfg, key))
-    if not value or value.startswith(".") or not all(c.isalnum() or c in "-_." for c in value):
+    value = require_string(cfg, key, "darcy32")
+    if value.startswith(".") or not all(c.isalnum() or c in "-_." for c in value):
         raise UserError(f"{key}={value!r} must be letters, digits, '-', '_' or '.', e.g. darcy32")
     return value
 
 
+def require_directory(cfg: DictConfig, key: str) -> str:
+    """A directory path (`.` for the current directory, never empty)."""
+    return require_string(cfg, key, ".")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (an affinity mask or a batch job's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def check_generate(cfg: DictConfig) -> None:
+    check_types(cfg, "generate")
     require_int(cfg, "pde.resolution", minimum=3)  # before name, which defaults to use it
     require_name(cfg, "name")
     require_int(cfg, "seed", minimum=0)
@@ -70,16 +98,79 @@ def check_generate(cfg: DictConfig) -> None:
     require_float(cfg, "solver.rtol", above=0.0, at_most=1.0)
     require_int(cfg, "workers", minimum=1)
     require_int(cfg, "segment", minimum=1)
-    require_int(cfg, "blas_threads", minimum=1)
-    require_choice(cfg, "sort.name", ("none", "greedy", "binned"))
+    threads = require_int(cfg, "blas_threads", minimum=1)
+    if threads > usable_cores():
+        raise UserError(
+            f"blas_threads={threads} is more than the {usable_cores()} cores this process may use; "
+            "use blas_threads=1 (more threads only slow the small kernels, docs/solvers.md)"
+        )
+    require_float(cfg, "flush_seconds", minimum=0.0)
+    require_bool(cfg, "overwrite")
+    require_bool(cfg, "check_resources")
+    require_directory(cfg, "paths.data_dir")
+    if require_choice(cfg, "sort.name", ("none", "greedy", "binned")) == "binned":
+        require_int(cfg, "sort.dims", minimum=1)
+        require_int(cfg, "sort.bin_size", minimum=1)
+        curve = require_int(cfg, "sort.curve_dims", minimum=1)
+        if curve != 2:
+            raise UserError(
+                f"sort.curve_dims={curve}: only the 2D Hilbert curve is implemented; use 2"
+            )
+
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    """The `trainer` group's values; what needs torch (devices present, strategy names) is
+    checked by surrogate.training.trainer_config."""
+    require_choice(cfg, "trainer.accelerator", ACCELERATORS)
+    devices = _value(cfg, "trainer.devices")
+    if devices != "auto" and (
+        isinstance(devices, bool)
+        or not isinstance(devices, int)
+        or not (devices >= 1 or devices == -1)
+    ):
+        raise UserError(
+            f"trainer.devices={devices!r} must be auto, a number of devices >= 1, or -1 (all GPUs)"
+        )
+    require_int(cfg, "trainer.max_epochs", minimum=1)
+    require_int(cfg, "trainer.log_every_n_steps", minimum=1)
+    require_int(cfg, "trainer.num_sanity_val_steps", minimum=-1)
+    if OmegaConf.select(cfg, "trainer.num_nodes") is not None:
+        require_int(cfg, "trainer.num_nodes", minimum=1)
+    if OmegaConf.select(cfg, "trainer.gradient_clip_val") is not None:
+        require_float(cfg, "trainer.gradient_clip_val", minimum=0.0)
+    deterministic = _value(cfg, "trainer.deterministic")
+    if not isinstance(deterministic, bool) and deterministic != "warn":
+        raise UserError(f"trainer.deterministic={deterministic!r} must be true, false or warn")
+    if OmegaConf.select(cfg, "trainer.sync_batchnorm") is not None:
+        require_bool(cfg, "trainer.sync_batchnorm")
+    strategy = OmegaConf.select(cfg, "trainer.strategy")
+    if strategy is not None and (not isinstance(strategy, str) or not strategy):
+        raise UserError(f"trainer.strategy={strategy!r} must be a strategy name, e.g. ddp")
 
 
 def check_train(cfg: DictConfig) -> None:
+    from surrogate.model_checks import check_model  # it uses this module's require_*
+
+    check_types(cfg, "train")
     _value(cfg, "data")
-    require_int(cfg, "seed", minimum=0)
-    require_int(cfg, "trainer.max_epochs", minimum=1)
+    seed = require_int(cfg, "seed", minimum=0)
+    if seed >= 2**32:  # numpy's and Lightning's generators take 32-bit seeds
+        raise UserError(f"seed={seed} must be < 2^32 = {2**32}")
+    check_trainer(cfg)
+    check_model(cfg)
     require_int(cfg, "loader.batch_size", minimum=1)
-    require_int(cfg, "loader.num_workers", minimum=0)
+    loaders = require_int(cfg, "loader.num_workers", minimum=0)
+    if loaders * LOADER_PROCESS_BYTES * SAFETY > available_memory():
+        fitting = int(available_memory() / (LOADER_PROCESS_BYTES * SAFETY))
+        raise UserError(
+            f"loader.num_workers={loaders} processes need about "
+            f"{size_text(loaders * LOADER_PROCESS_BYTES)} of memory and "
+            f"{size_text(available_memory())} are available; use at most {fitting} "
+            "(0 loads in the training process)"
+        )
     require_choice(cfg, "loader.in_memory", ("auto", "host", "device", "lazy"))
     require_float(cfg, "loader.memory_fraction", above=0.0, at_most=1.0)
     require_float(cfg, "val_fraction", above=0.0, at_most=0.5)
@@ -90,6 +181,8 @@ def check_train(cfg: DictConfig) -> None:
     warmup = require_float(cfg, "scheduler.warmup", minimum=0.0)
     if not warmup < 1.0:
         raise UserError(f"scheduler.warmup={warmup} is a fraction of the steps; it must be < 1")
+    require_int(cfg, "scheduler.step_size", minimum=1)
+    require_float(cfg, "scheduler.gamma", above=0.0)
     require_choice(cfg, "loss", ("rel_l2", "h1", "mse"))
     precisions = ("32-true", "32", "bf16-mixed", "16-mixed")  # 16-mixed: CUDA only (run.py)
     precision = str(_value(cfg, "trainer.precision"))
@@ -101,7 +194,7 @@ def check_train(cfg: DictConfig) -> None:
         raise UserError(f"compile={OmegaConf.select(cfg, 'compile')!r} must be true or false")
     if OmegaConf.select(cfg, "early_stopping.patience") is not None:
         require_int(cfg, "early_stopping.patience", minimum=1)
-        require_float(cfg, "early_stopping.min_delta", minimum=0.0)
+    require_float(cfg, "early_stopping.min_delta", minimum=0.0)
     ckpt_path = OmegaConf.select(cfg, "ckpt_path")
     if ckpt_path is not None and not os.path.isfile(str(ckpt_path)):
         raise UserError(
@@ -117,6 +210,7 @@ def require_bool(cfg: DictConfig, key: str) -> bool:
 
 
 def check_eval(cfg: DictConfig) -> None:
+    check_types(cfg, "eval")
     _value(cfg, "ckpt")
     require_choice(cfg, "ckpt_name", ("last", "best"))
     require_int(cfg, "batch_size", minimum=1)

@@ -52,8 +52,9 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`surrogate <args>` in a subprocess, as a user would type it."""
+def run_cli(args: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`surrogate <args>` in a subprocess, as a user would type it. The timeout only stops a
+    hang: on a loaded machine a command may take many times its usual time."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(

@@ -32,7 +32,6 @@ def darcy(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 f"name=d{resolution}",
             ],
             root,
-            timeout=120,
         )
         assert result.returncode == 0, result.stderr
     return root

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 
 import h5py
 import numpy as np
 import pytest
 
-from surrogate.data.generate import dataset_lock, generate
+from surrogate.data.generate import generate
+from surrogate.data.lock import dataset_lock
 from surrogate.data.reader import read_solver_stats, read_split_info
 from surrogate.errors import UserError
 
@@ -102,13 +104,30 @@ def test_all_zero_counts_are_rejected(make_cfg):
 
 
 def test_a_second_generation_into_the_same_dataset_is_refused(tmp_path):
-    with (
-        dataset_lock(tmp_path / "d"),
-        pytest.raises(UserError, match="being written by another"),
-        dataset_lock(tmp_path / "d"),
-    ):
-        pass
-    (tmp_path / "d" / ".lock").write_text("999999999")  # a lock left by a killed run
+    directory = tmp_path / "d"
+    with dataset_lock(directory):
+        with pytest.raises(UserError) as refused, dataset_lock(directory):
+            pass
+        held = f"pid {os.getpid()} on host {socket.gethostname()}"
+        assert str(refused.value) == (
+            f"dataset {directory} is being written by another `surrogate generate` ({held}); "
+            "wait for it to finish or stop it, or choose another name="
+        )
+        with (
+            dataset_lock(directory, (0, 2)),  # a shard has a lock of its own
+            pytest.raises(UserError, match=r"^shard 0/2 of dataset .* is being written"),
+            dataset_lock(directory, (0, 2)),
+        ):
+            pass
+    assert not (directory / ".lock").exists()
+
+
+def test_a_leftover_lock_file_without_holder_is_taken(tmp_path):
+    """Only a held lock counts: a file left by a killed run is taken, even if its pid is alive
+    (here: this very process, as a reused pid would be)."""
+    lock = tmp_path / "d" / ".lock"
+    lock.parent.mkdir()
+    lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
     with dataset_lock(tmp_path / "d"):
-        pass
-    assert not (tmp_path / "d" / ".lock").exists()
+        assert lock.read_text() == f"{socket.gethostname()} {os.getpid()}\n"
+    assert not lock.exists()

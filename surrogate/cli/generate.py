@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
@@ -47,6 +49,19 @@ def main(cfg: DictConfig) -> None:
     Console(width=140).print(
         table if summaries else f"dataset {cfg.paths.data_dir}/{cfg.name} is up to date"
     )
+    _print_digests(Path(cfg.paths.data_dir) / cfg.name)
+
+
+def _print_digests(directory: Path) -> None:
+    """One line per split file: equal digests mean equal data (docs/reliability.md)."""
+    from surrogate.data.digest import stored_digest
+    from surrogate.data.schema import SPLITS, split_filename
+
+    for split in SPLITS:
+        path = directory / split_filename(split)
+        if path.exists():
+            digest = stored_digest(path) or "none (written before digests were recorded)"
+            print(f"digest {path}: {digest}")
 
 
 if __name__ == "__main__":

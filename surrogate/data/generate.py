@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from surrogate.checks import check_generate
 from surrogate.data.chains import plan_chains, solve_chains, solve_order, timed
 from surrogate.data.disk import generation_faults, stop_if_interrupted
+from surrogate.data.lock import dataset_lock
+from surrogate.data.resources import check_grid, check_resources
 from surrogate.data.schema import SPLITS, split_filename
 from surrogate.data.writer import SplitWriter
 from surrogate.errors import UserError
@@ -43,43 +44,6 @@ def dataset_config(cfg: DictConfig) -> str:
     """The part of the config that defines the dataset's contents, as YAML (no paths or dates)."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     return OmegaConf.to_yaml({key: resolved[key] for key in DATASET_KEYS})
-
-
-@contextmanager
-def dataset_lock(directory: Path, name: str = ".lock") -> Iterator[None]:
-    """Refuse a second generation into the same dataset while one runs; stale locks are taken."""
-    lock = directory / name
-    directory.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            owner = lock.read_text().strip()
-            if owner.isdigit() and _process_alive(int(owner)):
-                raise UserError(
-                    f"dataset {directory} is being written by another `surrogate generate` "
-                    f"(pid {owner}); wait for it or choose another name="
-                ) from None
-            lock.unlink(missing_ok=True)
-    else:
-        raise UserError(f"cannot lock {lock}; remove it if no generation is running")
-    try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
-        yield
-    finally:
-        lock.unlink(missing_ok=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _stored_config(path: Path) -> str | None:
@@ -114,14 +78,15 @@ def generate(cfg: DictConfig) -> dict[str, dict[str, float]]:
     """
     check_generate(cfg)
     shard = parse_shard(cfg.shard)
+    check_grid(cfg)
     pde = build_pde(cfg.pde)
     check_solver(cfg, pde)
+    check_resources(cfg, pde, shard)
     directory = Path(cfg.paths.data_dir) / cfg.name
     config_yaml = dataset_config(cfg)
     sizes = {split: int(cfg[f"n_{split}"]) for split in SPLITS}
-    lock_name = ".lock" if shard is None else f".lock-shard-{shard[0]}-of-{shard[1]}"
 
-    with generation_faults(directory), dataset_lock(directory, lock_name):
+    with generation_faults(directory), dataset_lock(directory, shard):
         existing = [
             directory / split_filename(s)
             for s in SPLITS

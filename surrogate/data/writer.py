@@ -19,6 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from surrogate.data.digest import record_digest
 from surrogate.data.schema import SCHEMA_VERSION, SOLVER_STATS
 from surrogate.pdes.base import FieldSpec
 from surrogate.solvers.base import SolveResult
@@ -193,6 +194,7 @@ class SplitWriter:
             raise RuntimeError(f"{self.partial}: {missing} samples not written")
         self.file.attrs["complete"] = True
         self.file.close()
+        record_digest(self.partial)
         _sync(self.partial)
         os.replace(self.partial, self.path)
         _sync(self.path.parent)

@@ -8,6 +8,7 @@ default by kind to the benchmark that uses it; `pde.grf.modes` defaults to the r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,26 @@ import numpy as np
 from omegaconf import DictConfig
 
 from surrogate.errors import UserError
+
+MAX_SCALE_EXPONENT = 700.0  # ln of the largest float64 is 709.8
+
+
+def check_grf(alpha: float, tau: float, prefix: str, dims: int = 2) -> None:
+    """A GRF's (alpha, tau): tau > 0, alpha > dims / 2 (a field that stays bounded as modes are
+    added) and its scale tau^(alpha - dims / 2) a finite float64."""
+    if not tau > 0:
+        raise UserError(f"{prefix}.tau={tau} must be > 0")
+    if not alpha > dims / 2:
+        raise UserError(
+            f"{prefix}.alpha={alpha} must be > {dims / 2:g}: smaller values give a field that "
+            f"grows without bound as modes are added (FNO: 2, SKR: 2.5)"
+        )
+    if (alpha - dims / 2) * math.log(tau) > MAX_SCALE_EXPONENT:
+        raise UserError(
+            f"{prefix}.alpha={alpha} with {prefix}.tau={tau}: the field's scale "
+            f"tau^(alpha - {dims / 2:g}) overflows; use a smaller alpha or tau"
+        )
+
 
 GRF_DEFAULTS = {"two_phase": (2.0, 3.0), "lognormal": (2.5, 7.0)}  # (alpha, tau): FNO, SKR
 
@@ -33,7 +54,11 @@ class RandomCoefficient:
 
     @classmethod
     def read(
-        cls, cfg: DictConfig, resolution: int, kinds: tuple[str, ...] = tuple(GRF_DEFAULTS)
+        cls,
+        cfg: DictConfig,
+        resolution: int,
+        kinds: tuple[str, ...] = tuple(GRF_DEFAULTS),
+        dims: int = 2,
     ) -> RandomCoefficient:
         """From a family's config (`coefficient`, `values`, `grf.*`, `conductivity` for
         constant); a bad value is a one-line UserError naming the `pde.` key."""
@@ -50,10 +75,13 @@ class RandomCoefficient:
         modes = int(grf.modes if grf.modes is not None else resolution)
         if modes < 1:
             raise UserError(f"pde.grf.modes={modes} must be >= 1 (or null = resolution)")
+        alpha = float(grf.alpha if grf.alpha is not None else default_alpha)
+        tau = float(grf.tau if grf.tau is not None else default_tau)
+        check_grf(alpha, tau, "pde.grf", dims)
         return cls(
             kind=kind,
-            alpha=float(grf.alpha if grf.alpha is not None else default_alpha),
-            tau=float(grf.tau if grf.tau is not None else default_tau),
+            alpha=alpha,
+            tau=tau,
             modes=modes,
             values=values,
             constant=float(cfg.get("conductivity", 1.0)),

@@ -14,7 +14,6 @@ import numpy as np
 import scipy.sparse as sp
 from omegaconf import DictConfig
 
-from surrogate.errors import UserError
 from surrogate.pdes.base import FieldSpec, Problem
 from surrogate.pdes.coefficients import RandomCoefficient
 from surrogate.pdes.darcy import harmonic_mean, interior_points
@@ -69,13 +68,7 @@ class Darcy3D:
 
     def __init__(self, cfg: DictConfig) -> None:
         self.n = int(cfg.resolution)
-        self.coefficient = RandomCoefficient.read(cfg, self.n)
-        alpha, tau = self.coefficient.alpha, self.coefficient.tau
-        if not alpha > 1.5 or not tau > 0:
-            raise UserError(
-                f"pde.grf.alpha={alpha} and pde.grf.tau={tau}: need alpha > 1.5 "
-                "(a bounded field in 3D) and tau > 0"
-            )
+        self.coefficient = RandomCoefficient.read(cfg, self.n, dims=3)
         self.forcing = float(cfg.forcing)
         self.points = interior_points(self.n)
 

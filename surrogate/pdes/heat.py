@@ -193,6 +193,11 @@ class Heat:
         self.degree = cfg.degree
         if isinstance(self.degree, bool) or not isinstance(self.degree, int) or self.degree < 0:
             raise UserError(f"pde.degree={self.degree!r} must be an integer >= 0 (SKR: 5)")
+        if self.degree > self.n:  # its coefficients do not decay: higher degrees are noise
+            raise UserError(
+                f"pde.degree={self.degree} is more than the grid resolves; use at most "
+                f"pde.resolution={self.n} (SKR: 5)"
+            )
         for key in ("conductivity", "temperature_scale", "flux_scale"):
             value = cfg[key]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:

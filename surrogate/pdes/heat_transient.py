@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from surrogate.checks import require_choice, require_float, require_int
 from surrogate.errors import UserError
 from surrogate.pdes.base import FieldSpec
-from surrogate.pdes.coefficients import RandomCoefficient
+from surrogate.pdes.coefficients import RandomCoefficient, check_grf
 from surrogate.pdes.darcy import assemble_darcy, interior_points
 from surrogate.pdes.random_fields import grf_spectrum, sample_grf
 from surrogate.pdes.temporal import StepStats, Trajectory, pde_root
@@ -72,8 +72,11 @@ class HeatTransient:
         self.initial_alpha = require_float(root, "pde.initial.alpha", above=1.0)
         self.initial_tau = require_float(root, "pde.initial.tau", above=0.0)
         self.initial_scale = require_float(root, "pde.initial.scale", above=0.0)
+        check_grf(self.initial_alpha, self.initial_tau, "pde.initial")
         modes = cfg.initial.modes
-        self.initial_modes = int(modes) if modes is not None else self.n
+        self.initial_modes = (
+            require_int(root, "pde.initial.modes", minimum=1) if modes is not None else self.n
+        )
         self.points = interior_points(self.n)
         self.linear_solves = (self.time_steps - 1) * self.substeps
 

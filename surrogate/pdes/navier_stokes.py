@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from surrogate.checks import require_float
 from surrogate.pdes.base import FieldSpec
+from surrogate.pdes.coefficients import check_grf
 from surrogate.pdes.spectral import (
     SpectralFamily,
     dealias_mask,
@@ -41,6 +42,7 @@ class NavierStokes(SpectralFamily):
         self.amplitude = require_float(root, "pde.forcing_amplitude", minimum=0.0)
         self.alpha = require_float(root, "pde.initial.alpha", above=1.0)
         self.tau = require_float(root, "pde.initial.tau", above=0.0)
+        check_grf(self.alpha, self.tau, "pde.initial")  # FNO's scale sqrt(2) tau^(alpha - 1)
         m = self.m
         self.kx = wavenumbers(m)[:, None]
         self.ky = wavenumbers(m, real=True)[None, :]

@@ -52,6 +52,11 @@ class Poisson:
         self.degree = cfg.degree
         if isinstance(self.degree, bool) or not isinstance(self.degree, int) or self.degree < 0:
             raise UserError(f"pde.degree={self.degree!r} must be an integer >= 0 (SKR: 5)")
+        if self.degree > self.n:  # its coefficients do not decay: higher degrees are noise
+            raise UserError(
+                f"pde.degree={self.degree} is more than the grid resolves; use at most "
+                f"pde.resolution={self.n} (SKR: 5)"
+            )
         self.forcing_scale = _positive(cfg, "forcing_scale")
         self.boundary_scale = _positive(cfg, "boundary_scale")
         self.points = interior_points(self.n)

@@ -50,12 +50,13 @@ def check_solver(cfg: DictConfig, pde: PDEFamily) -> None:
         if k >= m:
             raise UserError(f"solver.k={k} must be smaller than solver.m={m}")
     omega = cfg.solver.get("omega", 1.0)
-    if omega != "auto":
+    if omega != "auto":  # only sor and ssor use it; SOR converges for 0 < omega < 2
         require_float(cfg, "solver.omega", above=0.0)
-        if preconditioner in ("sor", "ssor") and not 0.0 < float(omega) < 2.0:
-            raise UserError(
-                f"solver.omega={omega} must lie in (0, 2) for {preconditioner}, or be auto"
-            )
+        if not 0.0 < float(omega) < 2.0:
+            raise UserError(f"solver.omega={omega} must lie in (0, 2), or be auto")
+    if "ilu_fill_factor" in cfg.solver:
+        require_float(cfg, "solver.ilu_fill_factor", minimum=1.0)
+        require_float(cfg, "solver.ilu_drop_tol", minimum=0.0, at_most=1.0)
 
 
 def resolve_auto(cfg: DictConfig, pde: PDEFamily) -> DictConfig:

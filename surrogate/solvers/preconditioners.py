@@ -6,13 +6,14 @@ drop 0) the ILU(0) that PETSc and SKR use: L U with the sparsity of A, natural o
 (SuperLU's ILUTP at fill factor 1 is not ILU(0): it reorders (COLAMD) and keeps the largest
 entries up to nnz(A), dropping some of A's own, and on heat_transient's I + τL it raised GMRES's
 iterations per step from 23 to 34 where ILU(0) cuts them to 13.) Other fill/drop values use
-ILUTP. `amg` one smoothed-aggregation V-cycle (pyamg). The factorisation and every sweep are
+ILUTP. `amg` one smoothed-aggregation V-cycle (pyamg), seeded by the matrix. The factorisation and every sweep are
 compiled kernels (surrogate/solvers/kernels.py) on A's CSR arrays.
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -131,6 +132,24 @@ class ILU0:
         return kernels.upper_columns(*arrays, self.pivots, out, out)
 
 
+def _amg(matrix: sp.csr_matrix) -> Apply:
+    """One smoothed-aggregation V-cycle. pyamg estimates spectral radii (for the prolongator
+    smoother) from random start vectors of numpy's global generator, which made two runs of the
+    same generation differ by ~1e-9 in some samples; it is seeded here from the matrix's own
+    bytes, so the hierarchy is a function of the matrix alone (whatever ran before in the
+    process, in any worker, after any resume), and the global generator is left as it was."""
+    import pyamg
+
+    seed = zlib.crc32(matrix.data.tobytes(), zlib.crc32(matrix.indices.tobytes()))
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        hierarchy = pyamg.smoothed_aggregation_solver(matrix, max_coarse=100)
+    finally:
+        np.random.set_state(state)
+    return hierarchy.aspreconditioner(cycle="V").matvec
+
+
 def build_preconditioner(
     name: str,
     matrix: sp.csr_matrix,
@@ -161,11 +180,7 @@ def build_preconditioner(
                 sp.csc_matrix(matrix), drop_tol=1e-4, fill_factor=max(10.0, ilu_fill_factor)
             ).solve
     if name == "amg":
-        import pyamg
-
-        hierarchy = pyamg.smoothed_aggregation_solver(sp.csr_matrix(matrix), max_coarse=100)
-        cycle = hierarchy.aspreconditioner(cycle="V")
-        return cycle.matvec
+        return _amg(sp.csr_matrix(matrix))
     raise UserError(
         f"solver.preconditioner={name} is unknown; choose one of: {', '.join(PRECONDITIONERS)}"
     )

@@ -3,6 +3,12 @@ Ctrl-C (SIGINT) or SIGTERM ends in one line that says how to resume.
 
 Lightning runs `ModelCheckpoint` after every other callback, so the checks here, made in the
 same hooks, stop the run before a NaN model overwrites `last.ckpt`.
+
+A signal only sets a flag (`surrogate.interrupts`); `FaultGuard` looks at it at the end of every
+training and validation batch and epoch, and all DDP ranks stop at the same batch (any rank's
+request stops every rank), raising `Interrupted`: no checkpoint of the unfinished epoch is
+written, so `last.ckpt` holds the last finished one and resuming from it gives the
+uninterrupted run's result.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from surrogate.errors import Interrupted, UserError
+from surrogate.interrupts import listen, requested, signal_word, stop_requests
 
 
 class FaultGuard(L.Callback):
@@ -28,6 +35,9 @@ class FaultGuard(L.Callback):
         self.saved: tuple[str, int] | None = None  # (path, epoch) of the last checkpoint saved
         self.interrupted = False
 
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        listen()  # Lightning replaced the SIGTERM handler when fit started
+
     def on_train_batch_end(
         self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, index: int
     ) -> None:
@@ -35,9 +45,23 @@ class FaultGuard(L.Callback):
         if loss is not None:
             finite = bool(torch.isfinite(loss).all())
             self._stop_unless(trainer, finite, "loss" if finite else f"loss {loss.item()}")
+        self._stop_if_requested(trainer)
+
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        index: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if not trainer.sanity_checking:
+            self._stop_if_requested(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._check_model(trainer, module)
+        self._stop_if_requested(trainer)
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
@@ -65,6 +89,14 @@ class FaultGuard(L.Callback):
         finite = all(bool(torch.isfinite(p).all()) for p in module.parameters())
         self._stop_unless(trainer, finite, "model weights")
 
+    def _stop_if_requested(self, trainer: L.Trainer) -> None:
+        """Stop every rank at this batch if a signal reached any of them."""
+        signum = requested()
+        if not trainer.strategy.reduce_boolean_decision(signum is not None, all=False):
+            return
+        signum = signum or signal.SIGINT  # another rank received it
+        raise Interrupted(f"training {signal_word(signum)}; {_how_to_resume(self)}", signum)
+
     def _stop_unless(self, trainer: L.Trainer, finite: bool, what: str) -> None:
         if not trainer.strategy.reduce_boolean_decision(not finite, all=False):
             return
@@ -77,10 +109,13 @@ class FaultGuard(L.Callback):
 
 @contextmanager
 def interruptible(guard: FaultGuard) -> Iterator[None]:
-    """Lightning turns Ctrl-C into a graceful shutdown and exit(1), and SIGTERM into a
-    SIGTERMException at the next step; say how to resume instead."""
+    """Signals only set the stop flag while training runs (FaultGuard acts on it). A second
+    Ctrl-C raises at once, which Lightning turns into a graceful shutdown and exit(1); a SIGTERM
+    in the moment before training starts, Lightning's own handler turns into a SIGTERMException
+    at the next step. Both end in the same one line as the flag."""
     try:
-        yield
+        with stop_requests():
+            yield
     except SIGTERMException:
         raise Interrupted(f"training terminated; {_how_to_resume(guard)}", signal.SIGTERM) from None
     except SystemExit:

@@ -27,11 +27,13 @@ from surrogate.data.normalizer import fit_statistics
 from surrogate.data.reader import resolve_dataset_dir
 from surrogate.data.temporal import TemporalOptions
 from surrogate.errors import UserError
+from surrogate.model_checks import check_model_size
 from surrogate.models import effective_config
 from surrogate.training.callbacks import EpochLog, RankLog
 from surrogate.training.faults import FaultGuard, interruptible
 from surrogate.training.loggers import build_logger
 from surrogate.training.module import OperatorModule
+from surrogate.training.trainer_config import check_trainer_devices, lightning_configuration_errors
 
 log = logging.getLogger("surrogate.train")
 
@@ -131,6 +133,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     check_train(cfg)
     _check_cuda_options(cfg)
+    check_trainer_devices(cfg, OmegaConf.to_container(cfg.trainer, resolve=True))
     _quiet_lightning()
     run_dir = Path(cfg.paths.output_dir)
     dataset_dir = resolve_dataset_dir(str(cfg.data), cfg.paths.data_dir)
@@ -147,6 +150,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         memory_fraction=float(cfg.loader.memory_fraction),
     )
     info = datamodule.train_info
+    window = temporal.window * len(info.output_names) if info.temporal else 0
+    check_model_size(
+        container["model"],
+        len(info.input_names) + window,
+        len(info.output_names),
+        len(info.spatial_shape),
+    )
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     if cfg.ckpt_path is not None:
         _check_resumable(str(cfg.ckpt_path), container["model"])
@@ -201,13 +211,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 min_delta=float(cfg.early_stopping.min_delta),
             )
         )
-    trainer = L.Trainer(
-        **container["trainer"],
-        default_root_dir=str(run_dir),
-        logger=build_logger(cfg.logger, run_dir),
-        callbacks=callbacks,
-        enable_progress_bar=on_terminal,
-    )
+    with lightning_configuration_errors():
+        trainer = L.Trainer(
+            **container["trainer"],
+            default_root_dir=str(run_dir),
+            logger=build_logger(cfg.logger, run_dir),
+            callbacks=callbacks,
+            enable_progress_bar=on_terminal,
+        )
     log.info(
         "training %s on %s: %d train / %d val samples, %d parameters",
         cfg.model.name,
@@ -217,7 +228,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         sum(p.numel() for p in module.parameters()),
     )
     start = time.perf_counter()
-    with interruptible(guard):
+    with interruptible(guard), lightning_configuration_errors():
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     metrics = trainer.callback_metrics
     result = {
