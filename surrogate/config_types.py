@@ -84,7 +84,9 @@ def schema(stage: str, config_dir: str) -> dict[str, tuple[str, ...]]:
         raw.pop("defaults", None)
         raw.pop("hydra", None)
         for key, default in _leaves(raw, group).items():
-            if isinstance(default, str) and ("${" in default or default == "???"):
+            if isinstance(default, str) and default.startswith("${oc."):
+                kind = None  # a resolver's choice (optim.lr by model): typed by its own check
+            elif isinstance(default, str) and ("${" in default or default == "???"):
                 kind = TEXT  # an interpolation or a required value: typed as text
             else:
                 kind = _kind(default)
