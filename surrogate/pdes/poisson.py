@@ -71,12 +71,22 @@ class Poisson:
         sides = self.boundary_scale * rng.uniform(-1.0, 1.0, (4, d))
         return forcing, SquareBoundary(sides)
 
-    def problem(self, rng: np.random.Generator) -> Problem:
+    def sample_fields(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """f on the interior nodes (n, n) and g on the full grid (n+2, n+2): its boundary ring
+        is g, inside is its extension."""
         coefficients, boundary = self.sample(rng)
         t = 2.0 * self.points - 1.0
         forcing = np.polynomial.chebyshev.chebgrid2d(t, t, coefficients)
         xf, yf = np.meshgrid(self.full, self.full, indexing="ij")
-        g = boundary.extend(xf, yf)  # (n+2, n+2): boundary ring = g, inside = its extension
+        return forcing, boundary.extend(xf, yf)
+
+    def features(self, rng: np.random.Generator) -> np.ndarray:
+        """The sort's features of the sample `rng` draws (the stored inputs), without assembling."""
+        forcing, g = self.sample_fields(rng)
+        return np.stack([forcing, g[1:-1, 1:-1]]).ravel()
+
+    def problem(self, rng: np.random.Generator) -> Problem:
+        forcing, g = self.sample_fields(rng)
         matrix, rhs = assemble_poisson(forcing, g)
         inputs = np.stack([forcing, g[1:-1, 1:-1]])
         return Problem(matrix=matrix, rhs=rhs, inputs=inputs, features=inputs.ravel())
