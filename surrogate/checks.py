@@ -71,7 +71,8 @@ def check_generate(cfg: DictConfig) -> None:
     require_int(cfg, "workers", minimum=1)
     require_int(cfg, "segment", minimum=1)
     require_int(cfg, "blas_threads", minimum=1)
-    require_choice(cfg, "sort.name", ("none", "greedy", "binned"))
+    if require_choice(cfg, "sort.name", ("auto", "none", "greedy", "binned")) == "auto":
+        require_int(cfg, "sort.greedy_max", minimum=0)
 
 
 def check_train(cfg: DictConfig) -> None:
