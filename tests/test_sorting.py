@@ -135,3 +135,13 @@ def test_an_explicit_sort_is_kept_whatever_the_solver(make_cfg, sort):
     for solver in ("direct", "gcrodr"):
         cfg = make_cfg("generate", f"solver={solver}", f"sort={sort}")
         assert resolve_sort(cfg, build_pde(cfg.pde), 10**6, 10**12).name == sort
+
+
+def test_greedy_is_exact_on_features_with_a_large_common_part():
+    """Rows sharing a large constant part (like Helmholtz's k channel, k near 15) in float32:
+    the chain is the one float64 distances give (unshifted float32 products got it wrong)."""
+    rng = np.random.default_rng(0)
+    k = np.repeat(rng.uniform(14.5, 15.5, (200, 1)), 800, axis=1)
+    features = np.hstack([0.3 * rng.standard_normal((200, 800)), k]).astype(np.float32)
+    exact = naive_greedy(features.astype(np.float64))
+    np.testing.assert_array_equal(greedy_order(features), exact)

@@ -27,9 +27,12 @@ def greedy_order(features: np.ndarray, start: int = 0) -> np.ndarray:
     """Nearest-neighbour chain through the rows of `features`, beginning at row `start`.
 
     Distances are |f_j|^2 - 2 f_i . f_j (|f_i|^2 is the same for every candidate j), in
-    float32 products; ties go to the lowest index.
+    float32 products of the `centred` features; ties go to the lowest index. The shift changes
+    no distance but removes the cancellation of the two terms where the rows share a large
+    common part (Helmholtz's k channel: unshifted, rounding picked a neighbour that was not the
+    nearest at 13 of 600 steps, measured against float64 distances).
     """
-    features = np.ascontiguousarray(features, dtype=np.float32)
+    features = centred(features)
     n = len(features)
     squared = np.einsum("ij,ij->i", features, features, dtype=np.float64)
     candidates = nearest_rows(features, squared, min(CANDIDATES, n - 1))
@@ -52,6 +55,21 @@ def greedy_order(features: np.ndarray, start: int = 0) -> np.ndarray:
         )
         current = int(unvisited[np.argmin(distances)])
     return order
+
+
+def centred(features: np.ndarray) -> np.ndarray:
+    """float32 features minus their column means rounded to integers, a block of rows at a time.
+
+    The shift removes a large common part (Helmholtz's k ~ 15) and is an integer so that
+    integer-valued features (two-phase coefficients) stay exact: their equal distances stay
+    equal, and ties go to the lowest index as without the shift.
+    """
+    shift = np.round(features.mean(axis=0, dtype=np.float64)).astype(np.float32)
+    out = np.empty(features.shape, dtype=np.float32)
+    rows = max(1, BLOCK_BYTES // (4 * max(1, features.shape[1])))
+    for begin in range(0, len(features), rows):
+        np.subtract(features[begin : begin + rows], shift, out=out[begin : begin + rows])
+    return out
 
 
 def nearest_rows(features: np.ndarray, squared: np.ndarray, k: int) -> np.ndarray:
