@@ -104,12 +104,15 @@ class SquareBoundary:
 
     def __init__(self, coefficients: np.ndarray) -> None:
         self.coefficients = np.asarray(coefficients, np.float64)
-        south, north, west, east = self.coefficients
+        # Each side's values at t = 0 and 1 (evaluated once; elementwise, so the same numbers
+        # as scalar evaluations).
+        self.ends = [chebyshev(c, np.array([0.0, 1.0])) for c in self.coefficients]
+        south, north, west, east = self.ends
         self.corner = {
-            (0, 0): 0.5 * (chebyshev(south, 0.0) + chebyshev(west, 0.0)),
-            (1, 0): 0.5 * (chebyshev(south, 1.0) + chebyshev(east, 0.0)),
-            (0, 1): 0.5 * (chebyshev(north, 0.0) + chebyshev(west, 1.0)),
-            (1, 1): 0.5 * (chebyshev(north, 1.0) + chebyshev(east, 1.0)),
+            (0, 0): 0.5 * (south[0] + west[0]),
+            (1, 0): 0.5 * (south[1] + east[0]),
+            (0, 1): 0.5 * (north[0] + west[1]),
+            (1, 1): 0.5 * (north[1] + east[1]),
         }
 
     def side(self, name: str, t: np.ndarray) -> np.ndarray:
@@ -121,16 +124,18 @@ class SquareBoundary:
             "west": ((0, 0), (0, 1)),
             "east": ((1, 0), (1, 1)),
         }[name]
-        c = self.coefficients[index]
         t = np.asarray(t, np.float64)
+        at_start, at_end = self.ends[index]
         return (
-            chebyshev(c, t)
-            + (1.0 - t) * (self.corner[start] - chebyshev(c, 0.0))
-            + t * (self.corner[end] - chebyshev(c, 1.0))
+            chebyshev(self.coefficients[index], t)
+            + (1.0 - t) * (self.corner[start] - at_start)
+            + t * (self.corner[end] - at_end)
         )
 
     def extend(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Coons patch at points (x, y) of the unit square (arrays of one shape)."""
+        """Coons patch at points (x, y) of the unit square (arrays of one shape, or broadcasting
+        to one: a column of x and a row of y give the tensor grid, each side evaluated once
+        per grid line)."""
         c = self.corner
         bilinear = (
             (1 - x) * (1 - y) * c[0, 0]
