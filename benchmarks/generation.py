@@ -7,9 +7,13 @@ of its solves is read back from the dataset it wrote (`solver/seconds`, the time
 took inside its worker). Runs are interleaved over the repeats (every case once, then again),
 so drift in the machine's load spreads over all cases alike; the table gives the median and the
 spread (min-max) of the repeats. `greedy` times the greedy sort alone, blocked against the
-step-by-step chain (one matrix-vector product per step), on a family's features. Usage:
+step-by-step chain (one matrix-vector product per step), on a family's features.
+`--before DIR` also runs every case with the `surrogate` package of another source tree (e.g.
+`git archive <commit> | tar -x -C DIR`), interleaved with this one's, for a before/after table
+from one run. Usage:
 
     python benchmarks/generation.py e2e --family darcy --resolution 64 --samples 2000 --repeats 3
+    python benchmarks/generation.py e2e --family darcy --samples 2000 --before /tmp/base
     python benchmarks/generation.py e2e --family darcy3d --resolution 32 --samples 100
     python benchmarks/generation.py greedy --family darcy --resolution 64 --samples 4000
 
@@ -20,6 +24,7 @@ python benchmarks/generation.py ...`). Prints a markdown table for docs/benchmar
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -45,8 +50,9 @@ class Run:
     solves: float  # sum of the per-sample solve seconds it recorded
 
 
-def generate(args: list[str], root: Path) -> Run:
-    """Run `surrogate generate <args>` with its data and run directory under `root`."""
+def generate(args: list[str], root: Path, source: str | None = None) -> Run:
+    """Run `surrogate generate <args>` with its data and run directory under `root`, with the
+    `surrogate` package of the source tree `source` (None: the installed one)."""
     command = [
         sys.executable,
         "-m",
@@ -58,8 +64,9 @@ def generate(args: list[str], root: Path) -> Run:
         f"paths.data_dir={root / 'data'}",
         f"paths.output_root={root / 'outputs'}",
     ]
+    env = {**os.environ, **({"PYTHONPATH": source} if source else {})}
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
@@ -77,10 +84,16 @@ def spread(values: list[float], digits: int = 2) -> str:
 
 
 def end_to_end(options: argparse.Namespace) -> None:
-    cases = [(family, workers) for family in options.family for workers in options.workers]
-    runs: dict[tuple[str, int], list[Run]] = {case: [] for case in cases}
+    codes = {"after": None, **({"before": options.before} if options.before else {})}
+    cases = [
+        (code, family, workers)
+        for family in options.family
+        for code in codes
+        for workers in options.workers
+    ]
+    runs: dict[tuple[str, str, int], list[Run]] = {case: [] for case in cases}
     for _ in range(options.repeats):
-        for family, workers in cases:
+        for code, family, workers in cases:
             args = [
                 f"pde={family}",
                 f"pde.resolution={options.resolution}",
@@ -90,7 +103,7 @@ def end_to_end(options: argparse.Namespace) -> None:
                 *options.extra,
             ]
             with tempfile.TemporaryDirectory() as root:
-                runs[family, workers].append(generate(args, Path(root)))
+                runs[code, family, workers].append(generate(args, Path(root), codes[code]))
 
     extra = " ".join(options.extra)
     print(
@@ -98,24 +111,23 @@ def end_to_end(options: argparse.Namespace) -> None:
         f"{' ' + extra if extra else ''}; {options.repeats} repeats: median (min-max)\n"
     )
     print(
-        "| family | workers | wall s | samples/s | sum of solves s | wall / sum of solves | "
-        "speed-up over workers=1 |"
+        "| family | code | workers | wall s | samples/s | sum of solves s | "
+        "wall / sum of solves | speed-up over workers=1 |"
     )
-    print("|---|---|---|---|---|---|---|")
-    for family, workers in cases:
-        walls = [run.wall for run in runs[family, workers]]
-        solves = [run.solves for run in runs[family, workers]]
-        ratios = [run.wall / run.solves for run in runs[family, workers]]
-        rates = [options.samples / wall for wall in walls]
-        single = runs.get((family, 1))
+    print("|---|---|---|---|---|---|---|---|")
+    for code, family, workers in cases:
+        these = runs[code, family, workers]
+        single = runs.get((code, family, 1))
         speedup = (
-            spread([a.wall / b.wall for a, b in zip(single, runs[family, workers])])
+            spread([a.wall / b.wall for a, b in zip(single, these)])
             if single and workers != 1
             else "-"
         )
         print(
-            f"| {family} | {workers} | {spread(walls)} | {spread(rates, 1)} | {spread(solves)} | "
-            f"{spread(ratios)} | {speedup} |",
+            f"| {family} | {code} | {workers} | {spread([r.wall for r in these])} | "
+            f"{spread([options.samples / r.wall for r in these], 1)} | "
+            f"{spread([r.solves for r in these])} | {spread([r.wall / r.solves for r in these])} | "
+            f"{speedup} |",
             flush=True,
         )
 
@@ -167,6 +179,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--extra", nargs="*", default=[], help="more overrides, e.g. sort=binned")
+    parser.add_argument("--before", help="source tree of the code to compare with (e2e)")
     options = parser.parse_args()
     if options.what == "e2e":
         end_to_end(options)
