@@ -9,6 +9,7 @@ always stored under its own index, so the data never depend on the order of solv
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
 import time
 from collections.abc import Iterator
@@ -162,7 +163,9 @@ def solve_chains(
     results = context.Queue(maxsize=4 * len(chains))
     container = OmegaConf.to_container(cfg, resolve=True)
     processes = [
-        context.Process(target=_worker, args=(container, split, chain, results), daemon=True)
+        context.Process(
+            target=_worker, args=(container, split, chain, results, os.getpid()), daemon=True
+        )
         for chain in chains
     ]
     for process in processes:
@@ -192,17 +195,32 @@ def solve_chains(
             process.join(timeout=5)
 
 
-def _worker(container: dict, split: str, chain: list[list[int]], results) -> None:
+def _worker(container: dict, split: str, chain: list[list[int]], results, parent: int) -> None:
+    """Solve one chain and send its samples to the writer process `parent`; stop as soon as
+    that process is gone (killed), instead of solving on for no one and then waiting forever
+    on a full queue."""
     try:
         for sample in solve_chain(OmegaConf.create(container), split, chain):
             # As float32, the type the file stores (same rounding as the writer's conversion):
             # half the bytes to pickle, send and unpickle in the single writer process.
             sample.inputs = sample.inputs.astype(np.float32)
             sample.outputs = sample.outputs.astype(np.float32)
-            results.put(sample)
-        results.put(None)
+            if not _send(results, sample, parent):
+                return
+        _send(results, None, parent)
     except Exception as error:  # reported to the parent, which stops the generation
-        results.put(f"{type(error).__name__}: {error}")
+        _send(results, f"{type(error).__name__}: {error}", parent)
+
+
+def _send(results, message: object, parent: int) -> bool:
+    """Put `message` on the queue, waiting while it is full; False once `parent` is gone."""
+    while os.getppid() == parent:
+        try:
+            results.put(message, timeout=1.0)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def timed(function, *args):
