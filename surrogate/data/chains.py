@@ -8,6 +8,7 @@ always stored under its own index, so the data never depend on the order of solv
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -33,6 +34,7 @@ from surrogate.solvers.sorting import (
 )
 
 SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
+QUEUE_BYTES = 128 * 2**20  # fields that may wait in the queue between the workers and the writer
 
 
 def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -160,7 +162,13 @@ def solve_chains(
             yield from solve_chain(cfg, split, chain)
         return
     context = mp.get_context("spawn")
-    results = context.Queue(maxsize=4 * len(chains))
+    spec = build_pde(cfg.pde).fields
+    sample_bytes = 4 * (len(spec.input_names) * math.prod(spec.spatial_shape)) + 4 * math.prod(
+        spec.output_shape
+    )
+    # Room for the samples the workers solve while the writer flushes (a full queue would stop
+    # them for as long as the flush takes), bounded in memory.
+    results = context.Queue(maxsize=max(4 * len(chains), QUEUE_BYTES // sample_bytes))
     container = OmegaConf.to_container(cfg, resolve=True)
     processes = [
         context.Process(
@@ -213,13 +221,15 @@ def _worker(container: dict, split: str, chain: list[list[int]], results, parent
 
 
 def _send(results, message: object, parent: int) -> bool:
-    """Put `message` on the queue, waiting while it is full; False once `parent` is gone."""
+    """Put `message` on the queue, waiting while it is full; False once `parent` is gone (and
+    then what is still queued is dropped, so that this process can exit)."""
     while os.getppid() == parent:
         try:
             results.put(message, timeout=1.0)
             return True
         except queue.Full:
             continue
+    results.cancel_join_thread()
     return False
 
 
