@@ -8,7 +8,10 @@ took inside its worker). Runs are interleaved over the repeats (every case once,
 so drift in the machine's load spreads over all cases alike; the table gives the median and the
 spread (min-max) of the repeats. `greedy` times the greedy sort alone, blocked against the
 step-by-step chain (one matrix-vector product per step), on a family's features.
-`--before DIR` also runs every case with the `surrogate` package of another source tree (e.g.
+Before and after the runs it measures what two processes get from the machine: a pure
+Python loop and a one-thread BLAS loop, run alone and then twice at once (the scaling any
+`workers=2` can reach at that time; on a shared machine often far below 2). `--before DIR`
+also runs every case with the `surrogate` package of another source tree (e.g.
 `git archive <commit> | tar -x -C DIR`), interleaved with this one's, for a before/after table
 from one run. Usage:
 
@@ -24,6 +27,7 @@ python benchmarks/generation.py ...`). Prints a markdown table for docs/benchmar
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
 import statistics
 import subprocess
@@ -75,6 +79,34 @@ def generate(args: list[str], root: Path, source: str | None = None) -> Run:
     return Run(wall, solves)
 
 
+def _calibration_work(kind: str) -> float:
+    start = time.perf_counter()
+    if kind == "python":
+        total = 0
+        for i in range(10_000_000):
+            total += i
+    else:
+        with threadpool_limits(limits=1):
+            a = np.random.default_rng(0).standard_normal((300, 300))
+            for _ in range(300):
+                a = np.tanh(a @ a / 300)
+    return time.perf_counter() - start
+
+
+def two_process_scaling() -> str:
+    """Throughput of two identical compute-bound processes at once over one alone."""
+    parts = []
+    for kind in ("python", "blas"):
+        alone = _calibration_work(kind)
+        with mp.get_context("spawn").Pool(2) as pool:
+            pool.map(_calibration_work, ["python", "python"])  # start-up, not timed
+            start = time.perf_counter()
+            pool.map(_calibration_work, [kind, kind])
+            both = time.perf_counter() - start
+        parts.append(f"{kind} x{2 * alone / both:.2f}")
+    return ", ".join(parts)
+
+
 def spread(values: list[float], digits: int = 2) -> str:
     """Median and (min-max) of the repeats."""
     median = statistics.median(values)
@@ -92,6 +124,7 @@ def end_to_end(options: argparse.Namespace) -> None:
         for workers in options.workers
     ]
     runs: dict[tuple[str, str, int], list[Run]] = {case: [] for case in cases}
+    scaling = [two_process_scaling()]
     for _ in range(options.repeats):
         for code, family, workers in cases:
             args = [
@@ -105,10 +138,12 @@ def end_to_end(options: argparse.Namespace) -> None:
             with tempfile.TemporaryDirectory() as root:
                 runs[code, family, workers].append(generate(args, Path(root), codes[code]))
 
+    scaling.append(two_process_scaling())
     extra = " ".join(options.extra)
     print(
         f"\n{options.samples} samples per run, resolution {options.resolution}, solver=auto"
-        f"{' ' + extra if extra else ''}; {options.repeats} repeats: median (min-max)\n"
+        f"{' ' + extra if extra else ''}; {options.repeats} repeats: median (min-max). "
+        f"Two compute processes at once, before the runs: {scaling[0]}; after: {scaling[1]}\n"
     )
     print(
         "| family | code | workers | wall s | samples/s | sum of solves s | "
