@@ -6,7 +6,10 @@ timed from launch to exit (interpreter start, imports, config, sort, solves, wri
 of its solves is read back from the dataset it wrote (`solver/seconds`, the time each solve
 took inside its worker). Runs are interleaved over the repeats (every case once, then again),
 so drift in the machine's load spreads over all cases alike; the table gives the median and the
-spread (min-max) of the repeats. `greedy` times the greedy sort alone, blocked against the
+spread (min-max) of the repeats. Each repeat also runs the case with one sample, whose wall
+time is the command's start-up (interpreters, imports, config, file creation, workers' start,
+MKL's), so that the table splits the wall time into start-up and what grows with the
+samples: "(wall - start-up) / solves" is the ratio a large run tends to. `greedy` times the greedy sort alone, blocked against the
 step-by-step chain (one matrix-vector product per step), on a family's features.
 Before and after the runs it measures what two processes get from the machine: a pure
 Python loop and a one-thread BLAS loop, run alone and then twice at once (the scaling any
@@ -52,6 +55,7 @@ from surrogate.solvers.sorting import greedy_order
 class Run:
     wall: float  # seconds of the whole command
     solves: float  # sum of the per-sample solve seconds it recorded
+    startup: float = 0.0  # seconds of the same command with one sample
 
 
 def generate(args: list[str], root: Path, source: str | None = None) -> Run:
@@ -136,7 +140,11 @@ def end_to_end(options: argparse.Namespace) -> None:
                 *options.extra,
             ]
             with tempfile.TemporaryDirectory() as root:
-                runs[code, family, workers].append(generate(args, Path(root), codes[code]))
+                run = generate(args, Path(root), codes[code])
+            with tempfile.TemporaryDirectory() as root:
+                one = [*args[:2], "n_train=1", *args[3:]]
+                run.startup = generate(one, Path(root), codes[code]).wall
+            runs[code, family, workers].append(run)
 
     scaling.append(two_process_scaling())
     extra = " ".join(options.extra)
@@ -147,9 +155,10 @@ def end_to_end(options: argparse.Namespace) -> None:
     )
     print(
         "| family | code | workers | wall s | samples/s | sum of solves s | "
-        "wall / sum of solves | speed-up over workers=1 |"
+        "wall / sum of solves | start-up s | (wall - start-up) / solves | "
+        "speed-up over workers=1 |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for code, family, workers in cases:
         these = runs[code, family, workers]
         single = runs.get((code, family, 1))
@@ -162,7 +171,8 @@ def end_to_end(options: argparse.Namespace) -> None:
             f"| {family} | {code} | {workers} | {spread([r.wall for r in these])} | "
             f"{spread([options.samples / r.wall for r in these], 1)} | "
             f"{spread([r.solves for r in these])} | {spread([r.wall / r.solves for r in these])} | "
-            f"{speedup} |",
+            f"{spread([r.startup for r in these])} | "
+            f"{spread([(r.wall - r.startup) / r.solves for r in these])} | {speedup} |",
             flush=True,
         )
 
