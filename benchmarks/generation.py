@@ -6,17 +6,18 @@ timed from launch to exit (interpreter start, imports, config, sort, solves, wri
 of its solves is read back from the dataset it wrote (`solver/seconds`, the time each solve
 took inside its worker). Runs are interleaved over the repeats (every case once, then again),
 so drift in the machine's load spreads over all cases alike; the table gives the median and the
-spread (min-max) of the repeats. Each repeat also runs the case with one sample, whose wall
-time is the command's start-up (interpreters, imports, config, file creation, workers' start,
-MKL's), so that the table splits the wall time into start-up and what grows with the
-samples: "(wall - start-up) / solves" is the ratio a large run tends to. `greedy` times the greedy sort alone, blocked against the
-step-by-step chain (one matrix-vector product per step), on a family's features.
-Before and after the runs it measures what two processes get from the machine: a pure
-Python loop and a one-thread BLAS loop, run alone and then twice at once (the scaling any
-`workers=2` can reach at that time; on a shared machine often far below 2). `--before DIR`
-also runs every case with the `surrogate` package of another source tree (e.g.
-`git archive <commit> | tar -x -C DIR`), interleaved with this one's, for a before/after table
-from one run. Usage:
+spread (min-max) of the repeats.
+
+Each repeat also runs the case with one sample per worker, whose wall time is the command's
+start-up (interpreters, imports, config, file creation, the workers' and MKL's start), so that
+the table splits the wall time into start-up and what grows with the samples: "(wall -
+start-up) / solves" is the ratio a large run tends to. Before and after the runs it measures
+what two processes get from the machine: a pure Python loop and a one-thread BLAS loop, alone
+and then two at once (the scaling any `workers=2` can reach at that time; on a shared machine
+often far below 2). `--before DIR` also runs every case with the `surrogate` package of another
+source tree (e.g. `git archive <commit> | tar -x -C DIR`), interleaved with this one's, for a
+before/after table from one run. `greedy` times the greedy sort alone, blocked against the
+step-by-step chain (one matrix-vector product per step), on a family's features. Usage:
 
     python benchmarks/generation.py e2e --family darcy --resolution 64 --samples 2000 --repeats 3
     python benchmarks/generation.py e2e --family darcy --samples 2000 --before /tmp/base
@@ -142,7 +143,7 @@ def end_to_end(options: argparse.Namespace) -> None:
             with tempfile.TemporaryDirectory() as root:
                 run = generate(args, Path(root), codes[code])
             with tempfile.TemporaryDirectory() as root:
-                one = [*args[:2], "n_train=1", *args[3:]]
+                one = [*args[:2], f"n_train={workers}", *args[3:]]  # one sample per worker
                 run.startup = generate(one, Path(root), codes[code]).wall
             runs[code, family, workers].append(run)
 
