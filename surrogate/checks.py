@@ -108,7 +108,10 @@ def check_generate(cfg: DictConfig) -> None:
     require_bool(cfg, "overwrite")
     require_bool(cfg, "check_resources")
     require_directory(cfg, "paths.data_dir")
-    if require_choice(cfg, "sort.name", ("none", "greedy", "binned")) == "binned":
+    sort = require_choice(cfg, "sort.name", ("auto", "none", "greedy", "binned"))
+    if sort == "auto":
+        require_int(cfg, "sort.greedy_max", minimum=0)
+    if sort in ("auto", "binned"):
         require_int(cfg, "sort.dims", minimum=1)
         require_int(cfg, "sort.bin_size", minimum=1)
         curve = require_int(cfg, "sort.curve_dims", minimum=1)

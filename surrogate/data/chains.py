@@ -8,7 +8,9 @@ always stored under its own index, so the data never depend on the order of solv
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
+import os
 import queue
 import time
 from collections.abc import Iterator
@@ -22,7 +24,7 @@ from surrogate.errors import UserError
 from surrogate.pdes import build_pde
 from surrogate.pdes.base import PDEFamily
 from surrogate.pdes.temporal import TimeDependentFamily, is_time_dependent
-from surrogate.solvers import build_solver
+from surrogate.solvers import build_solver, resolve_sort
 from surrogate.solvers.base import SolveResult
 from surrogate.solvers.sorting import (
     GREEDY_MEMORY_LIMIT,
@@ -32,6 +34,7 @@ from surrogate.solvers.sorting import (
 )
 
 SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
+QUEUE_BYTES = 128 * 2**20  # fields that may wait in the queue between the workers and the writer
 
 
 def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -48,35 +51,32 @@ class SolvedSample:
     result: SolveResult
 
 
-def sort_features(pde: PDEFamily | TimeDependentFamily, rng: np.random.Generator) -> np.ndarray:
-    """What sorting compares for the sample `rng` draws (a time-dependent family: no simulation)."""
-    if is_time_dependent(pde):
-        return pde.features(rng)
-    return pde.problem(rng).features
-
-
 def solve_order(
     cfg: DictConfig, pde: PDEFamily | TimeDependentFamily, split: str, n: int
 ) -> np.ndarray:
-    """The order in which to solve samples 0..n-1 of `split`, by `cfg.sort`."""
-    method = str(cfg.sort.name)
-    if method == "none" or n <= 2:
+    """The order in which to solve samples 0..n-1 of `split`, by `cfg.sort` (`auto`: chosen
+    with the solver, `resolve_sort`). Features are drawn without assembling any system."""
+    if cfg.sort.name == "none" or n <= 2:
         return np.arange(n)
     seed = int(cfg.seed)
-    first = sort_features(pde, sample_rng(seed, split, 0))
-    if method == "greedy":
-        if n * first.size * 4 > GREEDY_MEMORY_LIMIT:
-            raise UserError(
-                f"sort=greedy would hold {n * first.size * 4 / 2**30:.1f} GiB of features for "
-                f"{n} samples; use sort=binned"
-            )
-        features = np.empty((n, first.size), dtype=np.float32)
-        for index in range(n):
-            features[index] = sort_features(pde, sample_rng(seed, split, index))
-        return greedy_order(features)
-    reducer = FeatureReducer(first.size, int(cfg.sort.dims), seed)
-    reduced = np.stack([reducer(sort_features(pde, sample_rng(seed, split, i))) for i in range(n)])
-    return binned_order(reduced, int(cfg.sort.bin_size))
+    first = pde.features(sample_rng(seed, split, 0))
+    sort = resolve_sort(cfg, pde, n, n * first.size * 4)
+    if sort.name == "none":
+        return np.arange(n)
+    with threadpool_limits(limits=int(cfg.blas_threads)):
+        if sort.name == "greedy":
+            if n * first.size * 4 > GREEDY_MEMORY_LIMIT:
+                raise UserError(
+                    f"sort=greedy would hold {n * first.size * 4 / 2**30:.1f} GiB of features "
+                    f"for {n} samples; use sort=binned"
+                )
+            features = np.empty((n, first.size), dtype=np.float32)
+            for index in range(n):
+                features[index] = pde.features(sample_rng(seed, split, index))
+            return greedy_order(features)
+        reducer = FeatureReducer(first.size, int(sort.dims), seed)
+        reduced = np.stack([reducer(pde.features(sample_rng(seed, split, i))) for i in range(n)])
+        return binned_order(reduced, int(sort.bin_size))
 
 
 def plan_chains(
@@ -99,39 +99,58 @@ def plan_chains(
     return [chain for chain in chains if chain]
 
 
+def segment_rng(seed: int, split: str, segment: list[int]) -> np.random.Generator:
+    """The solver's own random stream for a segment (SOR's bandit), from its first sample."""
+    return np.random.default_rng(
+        np.random.SeedSequence([seed, SPLIT_CODES[split], 2**31 + segment[0]])
+    )
+
+
 def solve_chain(cfg: DictConfig, split: str, segments: list[list[int]]) -> Iterator[SolvedSample]:
     """Solve one chain, segment by segment, each in order from a fresh solver state.
 
-    A time-dependent family simulates each sample's trajectory with the chain's solver, so its
-    state carries across the time steps of a sample and on to the next sample.
+    One solver serves the whole chain and is restarted at each segment, so its set-up (MKL, the
+    PARDISO handle) is paid once. A time-dependent family simulates each sample's trajectory
+    with the chain's solver, so its state carries across the time steps of a sample and on to
+    the next sample.
     """
     pde = build_pde(cfg.pde)
     seed = int(cfg.seed)
     temporal = is_time_dependent(pde)
     solves = pde.linear_solves if temporal else 1  # systems per sample
-    with threadpool_limits(limits=int(cfg.blas_threads)):
-        for segment in segments:
-            rng = np.random.default_rng(
-                np.random.SeedSequence([seed, SPLIT_CODES[split], 2**31 + segment[0]])
-            )
-            # No systems (spectral families): no solver to build (PARDISO's set-up alone is ~1 s).
-            solver = build_solver(cfg.solver, pde, rng, len(segment) * solves) if solves else None
-            for index in segment:
-                if temporal:
-                    trajectory = pde.simulate(sample_rng(seed, split, index), solver)
-                    yield SolvedSample(
-                        index,
-                        trajectory.inputs,
-                        trajectory.states,
-                        trajectory.params,
-                        trajectory.result,
-                    )
-                    continue
-                problem = pde.problem(sample_rng(seed, split, index))
-                result = solver.solve(problem.matrix, problem.rhs)
-                outputs = pde.solution_fields(result.x)
-                result.x = np.empty(0)  # the solution travels as `outputs` only
-                yield SolvedSample(index, problem.inputs, outputs, problem.params, result)
+    # No systems (spectral families): no solver. The solver is built before the thread limits
+    # are set, so that they also reach the libraries it loads (MKL for PARDISO).
+    solver = (
+        build_solver(
+            cfg.solver, pde, segment_rng(seed, split, segments[0]), len(segments[0]) * solves
+        )
+        if solves and segments
+        else None
+    )
+    try:
+        with threadpool_limits(limits=int(cfg.blas_threads)):
+            for position, segment in enumerate(segments):
+                if solver is not None and position > 0:
+                    solver.restart(segment_rng(seed, split, segment), len(segment) * solves)
+                for index in segment:
+                    if temporal:
+                        trajectory = pde.simulate(sample_rng(seed, split, index), solver)
+                        yield SolvedSample(
+                            index,
+                            trajectory.inputs,
+                            trajectory.states,
+                            trajectory.params,
+                            trajectory.result,
+                        )
+                        continue
+                    problem = pde.problem(sample_rng(seed, split, index))
+                    result = solver.solve(problem.matrix, problem.rhs)
+                    outputs = pde.solution_fields(result.x)
+                    result.x = np.empty(0)  # the solution travels as `outputs` only
+                    yield SolvedSample(index, problem.inputs, outputs, problem.params, result)
+    finally:
+        if solver is not None:
+            solver.close()
 
 
 def solve_chains(
@@ -143,10 +162,18 @@ def solve_chains(
             yield from solve_chain(cfg, split, chain)
         return
     context = mp.get_context("spawn")
-    results = context.Queue(maxsize=4 * len(chains))
+    spec = build_pde(cfg.pde).fields
+    sample_bytes = 4 * (len(spec.input_names) * math.prod(spec.spatial_shape)) + 4 * math.prod(
+        spec.output_shape
+    )
+    # Room for the samples the workers solve while the writer flushes (a full queue would stop
+    # them for as long as the flush takes), bounded in memory.
+    results = context.Queue(maxsize=max(4 * len(chains), QUEUE_BYTES // sample_bytes))
     container = OmegaConf.to_container(cfg, resolve=True)
     processes = [
-        context.Process(target=_worker, args=(container, split, chain, results), daemon=True)
+        context.Process(
+            target=_worker, args=(container, split, chain, results, os.getpid()), daemon=True
+        )
         for chain in chains
     ]
     for process in processes:
@@ -176,13 +203,34 @@ def solve_chains(
             process.join(timeout=5)
 
 
-def _worker(container: dict, split: str, chain: list[list[int]], results) -> None:
+def _worker(container: dict, split: str, chain: list[list[int]], results, parent: int) -> None:
+    """Solve one chain and send its samples to the writer process `parent`; stop as soon as
+    that process is gone (killed), instead of solving on for no one and then waiting forever
+    on a full queue."""
     try:
         for sample in solve_chain(OmegaConf.create(container), split, chain):
-            results.put(sample)
-        results.put(None)
+            # As float32, the type the file stores (same rounding as the writer's conversion):
+            # half the bytes to pickle, send and unpickle in the single writer process.
+            sample.inputs = sample.inputs.astype(np.float32)
+            sample.outputs = sample.outputs.astype(np.float32)
+            if not _send(results, sample, parent):
+                return
+        _send(results, None, parent)
     except Exception as error:  # reported to the parent, which stops the generation
-        results.put(f"{type(error).__name__}: {error}")
+        _send(results, f"{type(error).__name__}: {error}", parent)
+
+
+def _send(results, message: object, parent: int) -> bool:
+    """Put `message` on the queue, waiting while it is full; False once `parent` is gone (and
+    then what is still queued is dropped, so that this process can exit)."""
+    while os.getppid() == parent:
+        try:
+            results.put(message, timeout=1.0)
+            return True
+        except queue.Full:
+            continue
+    results.cancel_join_thread()
+    return False
 
 
 def timed(function, *args):

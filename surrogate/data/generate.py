@@ -137,7 +137,7 @@ def _generate_split(
                 log.info("merged %d samples from %s", writer.adopt(piece), piece)
         pending = set(writer.pending())
         chains = plan_chains(order, pending, int(cfg.workers), int(cfg.segment))
-        iterations, seconds, unconverged, fallbacks = [], [], 0, 0
+        solved, iterations, seconds, unconverged, fallbacks = 0, 0, 0.0, 0, 0
         start = time.perf_counter()
         redo = sum(len(segment) for chain in chains for segment in chain)
         with _progress(split, n, n - redo) as advance:
@@ -161,9 +161,10 @@ def _generate_split(
                         result.residual,
                     )
                 writer.write(sample.index, sample.inputs, sample.outputs, sample.params, result)
-                iterations.append(result.iterations)
-                seconds.append(result.seconds)
-                advance(np.mean(iterations))
+                solved += 1
+                iterations += result.iterations
+                seconds += result.seconds
+                advance(iterations / solved)
                 stop_if_interrupted()
         writer.finish()
     finally:
@@ -177,8 +178,8 @@ def _generate_split(
         "solved_now": redo,
         "seconds": elapsed,
         "sort_seconds": sort_seconds,
-        "solver_seconds_mean": float(np.mean(seconds)) if seconds else 0.0,
-        "iterations_mean": float(np.mean(iterations)) if iterations else 0.0,
+        "solver_seconds_mean": seconds / solved if solved else 0.0,
+        "iterations_mean": iterations / solved if solved else 0.0,
         "fallbacks": fallbacks,
         "unconverged": unconverged,
     }

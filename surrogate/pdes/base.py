@@ -65,6 +65,11 @@ class PDEFamily(Protocol):
         """Coordinates of the stored grid per axis."""
         ...
 
+    def features(self, rng: np.random.Generator) -> np.ndarray:
+        """What sorting compares for the sample `rng` draws (`problem(rng).features`), without
+        assembling its system."""
+        ...
+
     def problem(self, rng: np.random.Generator) -> Problem:
         """Sample parameters from `rng` and assemble the system (float64 CSR)."""
         ...

@@ -27,6 +27,7 @@ from surrogate.pdes import skr_reference
 from surrogate.pdes.base import FieldSpec, Problem
 from surrogate.pdes.coefficients import RandomCoefficient
 from surrogate.pdes.random_fields import sample_grf
+from surrogate.pdes.stencil import assemble_stencil, harmonic_mean  # noqa: F401 (re-exported)
 
 STENCILS = ("harmonic", "skr", "skr_reference")
 
@@ -36,41 +37,17 @@ def interior_points(n: int) -> np.ndarray:
     return np.arange(1, n + 1) / (n + 1)
 
 
-def harmonic_mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return 2.0 * a * b / (a + b)
-
-
 def assemble_darcy(
     coefficient: np.ndarray, forcing: np.ndarray
 ) -> tuple[sp.csr_matrix, np.ndarray]:
     """Matrix and right-hand side for nodal coefficients on the full (n+2) x (n+2) grid.
 
     `coefficient` includes the boundary ring; `forcing` is given on the (n x n) interior nodes.
-    Unknowns are numbered row-major: index = i * n + j for node (x_i, y_j).
+    Unknowns are numbered row-major: index = i * n + j for node (x_i, y_j). Off-diagonals couple
+    interior neighbours only (boundary values are zero); the flux to (i +- 1, j) and (i, j +- 1)
+    uses the harmonic mean of the two nodes' coefficients.
     """
-    n = coefficient.shape[0] - 2
-    h2 = (1.0 / (n + 1)) ** 2
-    center = coefficient[1:-1, 1:-1]
-    west = harmonic_mean(center, coefficient[:-2, 1:-1]) / h2  # face to (i-1, j)
-    east = harmonic_mean(center, coefficient[2:, 1:-1]) / h2  # face to (i+1, j)
-    south = harmonic_mean(center, coefficient[1:-1, :-2]) / h2  # face to (i, j-1)
-    north = harmonic_mean(center, coefficient[1:-1, 2:]) / h2  # face to (i, j+1)
-
-    index = np.arange(n * n).reshape(n, n)
-    rows = [index.ravel()]
-    cols = [index.ravel()]
-    vals = [(west + east + south + north).ravel()]
-    # Off-diagonals couple interior neighbours only; boundary values are zero.
-    for face, di, dj in ((west, -1, 0), (east, 1, 0), (south, 0, -1), (north, 0, 1)):
-        i0, i1 = max(0, -di), n - max(0, di)
-        j0, j1 = max(0, -dj), n - max(0, dj)
-        rows.append(index[i0:i1, j0:j1].ravel())
-        cols.append(index[i0 + di : i1 + di, j0 + dj : j1 + dj].ravel())
-        vals.append(-face[i0:i1, j0:j1].ravel())
-    matrix = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n * n, n * n)
-    )
-    return matrix, forcing.astype(np.float64).ravel()
+    return assemble_stencil(coefficient), forcing.astype(np.float64).ravel()
 
 
 def assemble_darcy_skr(
@@ -120,6 +97,10 @@ class Darcy:
 
     def sample_coefficient(self, rng: np.random.Generator) -> np.ndarray:
         return self.coefficient.sample(rng, self.points, sample_grf)
+
+    def features(self, rng: np.random.Generator) -> np.ndarray:
+        """The sort's features of the sample `rng` draws (its coefficient), without assembling."""
+        return self.sample_coefficient(rng).ravel()
 
     def problem(self, rng: np.random.Generator) -> Problem:
         if self.stencil == "skr_reference":

@@ -16,8 +16,9 @@ from omegaconf import DictConfig
 
 from surrogate.pdes.base import FieldSpec, Problem
 from surrogate.pdes.coefficients import RandomCoefficient
-from surrogate.pdes.darcy import harmonic_mean, interior_points
+from surrogate.pdes.darcy import interior_points
 from surrogate.pdes.random_fields import sample_grf_3d
+from surrogate.pdes.stencil import assemble_stencil
 
 
 def assemble_diffusion(
@@ -28,35 +29,7 @@ def assemble_diffusion(
     `coefficient` is on the full (n+2)^d grid (boundary layer included), `forcing` on the n^d
     interior nodes; unknowns are numbered in C order of the interior index (i, j, k).
     """
-    d = coefficient.ndim
-    n = coefficient.shape[0] - 2
-    h2 = (1.0 / (n + 1)) ** 2
-    inner = (slice(1, -1),) * d
-    center = coefficient[inner]
-    index = np.arange(n**d).reshape((n,) * d)
-    rows, cols, diagonal = [], [], np.zeros((n,) * d)
-    vals = []
-    for axis in range(d):
-        for step in (-1, 1):
-            shifted = list(inner)
-            shifted[axis] = slice(1 + step, n + 1 + step)
-            face = harmonic_mean(center, coefficient[tuple(shifted)]) / h2
-            diagonal += face
-            # couplings to interior neighbours only: boundary values are zero
-            own = [slice(None)] * d
-            other = [slice(None)] * d
-            own[axis] = slice(max(0, -step), n - max(0, step))
-            other[axis] = slice(max(0, step), n + min(0, step))
-            rows.append(index[tuple(own)].ravel())
-            cols.append(index[tuple(other)].ravel())
-            vals.append(-face[tuple(own)].ravel())
-    rows.append(index.ravel())
-    cols.append(index.ravel())
-    vals.append(diagonal.ravel())
-    matrix = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n**d, n**d)
-    )
-    return matrix, forcing.astype(np.float64).ravel()
+    return assemble_stencil(coefficient), forcing.astype(np.float64).ravel()
 
 
 class Darcy3D:
@@ -81,6 +54,10 @@ class Darcy3D:
 
     def sample_coefficient(self, rng: np.random.Generator) -> np.ndarray:
         return self.coefficient.sample(rng, self.points, sample_grf_3d)
+
+    def features(self, rng: np.random.Generator) -> np.ndarray:
+        """The sort's features of the sample `rng` draws (its coefficient), without assembling."""
+        return self.sample_coefficient(rng).ravel()
 
     def problem(self, rng: np.random.Generator) -> Problem:
         coefficient = self.sample_coefficient(rng)

@@ -115,6 +115,34 @@ class SlotGeometry:
         self.dirichlet[[0, -1], :] = True
         self.dirichlet[:, [0, -1]] = True
         self.unknowns = np.flatnonzero(self.mask.ravel())
+        self._operators: dict[float, tuple[sp.csr_matrix, sp.csr_matrix]] = {}
+
+    def operator(self, conductivity: float) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """(coupling, matrix) over the domain nodes: the conductance matrix before the Dirichlet
+        rows are decoupled (it moves the known temperatures to the right-hand side), and the
+        system matrix. Both depend on the conductivity alone, so each is built once."""
+        if conductivity not in self._operators:
+            n2 = self.n * self.n
+            t = conductivity * self.transmissibility
+            keep = t > 0
+            a, b, t = self.a[keep], self.b[keep], t[keep]
+            rows, cols = np.concatenate([a, b, a, b]), np.concatenate([a, b, b, a])
+            laplacian = sp.csr_matrix(
+                (np.concatenate([t, t, -t, -t]), (rows, cols)), shape=(n2, n2)
+            )  # sum over edges of t (e_a - e_b)(e_a - e_b)^T
+            dom = self.unknowns
+            coupling = laplacian[dom][:, dom]
+            is_dirichlet = self.dirichlet.ravel()[dom]
+            free = sp.diags((~is_dirichlet).astype(np.float64))
+            matrix = free @ coupling @ free + sp.diags(self.scale(conductivity) * is_dirichlet)
+            matrix = matrix.tocsr()
+            matrix.eliminate_zeros()
+            self._operators[conductivity] = coupling, matrix
+        return self._operators[conductivity]
+
+    def scale(self, conductivity: float) -> float:
+        """The diagonal of an interior row, used for the decoupled Dirichlet rows c u = c g."""
+        return conductivity * 2 * (self.hy / self.hx + self.hx / self.hy)
 
     def assemble(
         self,
@@ -127,16 +155,10 @@ class SlotGeometry:
 
         `temperature` (n, n) is read on the outer ring, `wall_flux` gives q at the half-edge
         midpoints (`wall_x`, `wall_y`, outward normals `wall_nx`, `wall_ny`), `source` (n, n) is
-        f at the nodes (None: 0).
+        f at the nodes (None: 0). The matrix is a copy of the one `operator` keeps.
         """
         n2 = self.n * self.n
-        t = conductivity * self.transmissibility
-        keep = t > 0
-        a, b, t = self.a[keep], self.b[keep], t[keep]
-        rows, cols = np.concatenate([a, b, a, b]), np.concatenate([a, b, b, a])
-        laplacian = sp.csr_matrix(
-            (np.concatenate([t, t, -t, -t]), (rows, cols)), shape=(n2, n2)
-        )  # sum over edges of t (e_a - e_b)(e_a - e_b)^T
+        coupling, matrix = self.operator(conductivity)
         rhs = np.bincount(self.wall_node, weights=self.wall_length * wall_flux, minlength=n2)
         # The dual face between two wall nodes reaches only half a cell into the domain, so the
         # two-point flux (taken on the wall) misses (depth^2 / 2) d(q)/d(tangent) of its face
@@ -151,16 +173,11 @@ class SlotGeometry:
         if source is not None:
             rhs = rhs + (self.area * source).ravel()
         dom = self.unknowns
-        matrix = laplacian[dom][:, dom]
         is_dirichlet = self.dirichlet.ravel()[dom]
         known = np.where(is_dirichlet, np.asarray(temperature, np.float64).ravel()[dom], 0.0)
-        rhs = rhs[dom] - matrix @ known
-        scale = conductivity * 2 * (self.hy / self.hx + self.hx / self.hy)  # interior diagonal
-        rhs[is_dirichlet] = scale * known[is_dirichlet]
-        free = sp.diags((~is_dirichlet).astype(np.float64))
-        matrix = (free @ matrix @ free + sp.diags(scale * is_dirichlet)).tocsr()
-        matrix.eliminate_zeros()
-        return matrix, rhs
+        rhs = rhs[dom] - coupling @ known
+        rhs[is_dirichlet] = self.scale(conductivity) * known[is_dirichlet]
+        return matrix.copy(), rhs
 
     def scatter(self, values: np.ndarray) -> np.ndarray:
         """Values at the domain nodes onto the (n, n) grid, 0 outside the domain."""
@@ -232,17 +249,26 @@ class Heat:
         )
         return temperature, flux
 
-    def problem(self, rng: np.random.Generator) -> Problem:
-        temperature, flux = self.boundary_data(rng)
+    def inputs(self, temperature: np.ndarray, flux: np.ndarray) -> np.ndarray:
+        """The stored inputs (mask, temperature on the outer ring, mean wall flux) of the data."""
         geo = self.geometry
-        matrix, rhs = geo.assemble(self.conductivity, temperature, flux)
-        inputs = np.stack(
+        return np.stack(
             [
                 geo.mask.astype(np.float64),
                 np.where(geo.dirichlet, temperature, 0.0),
                 geo.wall_mean(flux),
             ]
         )
+
+    def features(self, rng: np.random.Generator) -> np.ndarray:
+        """The sort's features of the sample `rng` draws (the inputs without the fixed mask),
+        without assembling."""
+        return self.inputs(*self.boundary_data(rng))[1:].ravel()
+
+    def problem(self, rng: np.random.Generator) -> Problem:
+        temperature, flux = self.boundary_data(rng)
+        matrix, rhs = self.geometry.assemble(self.conductivity, temperature, flux)
+        inputs = self.inputs(temperature, flux)
         return Problem(matrix=matrix, rhs=rhs, inputs=inputs, features=inputs[1:].ravel())
 
     def solution_fields(self, solution: np.ndarray) -> np.ndarray:

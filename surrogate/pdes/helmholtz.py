@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 from surrogate.errors import UserError
 from surrogate.pdes.base import FieldSpec, Problem
 from surrogate.pdes.darcy import Darcy, assemble_darcy
+from surrogate.pdes.stencil import diagonal_positions
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,9 @@ def assemble_helmholtz(
 ) -> tuple[sp.csr_matrix, np.ndarray]:
     """`assemble_darcy` (same arguments and numbering) minus wavenumber^2 on the diagonal."""
     matrix, rhs = assemble_darcy(coefficient, forcing)
-    shift = sp.identity(matrix.shape[0], format="csr") * wavenumber**2
-    return (matrix - shift).tocsr(), rhs
+    matrix.data[diagonal_positions(coefficient.shape[0] - 2, 2)] -= wavenumber**2
+    matrix.eliminate_zeros()  # a diagonal that became 0 is dropped, as sparse subtraction does
+    return matrix, rhs
 
 
 class Helmholtz:
@@ -86,9 +88,18 @@ class Helmholtz:
     def grid(self) -> dict[str, np.ndarray]:
         return self.darcy.grid()
 
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+        """The coefficient and the wavenumber, drawn in this order from `rng`."""
+        return self.darcy.sample_coefficient(rng), float(rng.uniform(self.k_min, self.k_max))
+
+    def features(self, rng: np.random.Generator) -> np.ndarray:
+        """The sort's features of the sample `rng` draws (coefficient, then k on every node),
+        without assembling."""
+        coefficient, k = self.sample(rng)
+        return np.stack([coefficient, np.full_like(coefficient, k)]).ravel()
+
     def problem(self, rng: np.random.Generator) -> Problem:
-        coefficient = self.darcy.sample_coefficient(rng)
-        k = float(rng.uniform(self.k_min, self.k_max))
+        coefficient, k = self.sample(rng)
         matrix, rhs = assemble_helmholtz(
             np.pad(coefficient, 1, mode="edge"), k, np.full((self.n, self.n), self.darcy.forcing)
         )

@@ -15,6 +15,8 @@ sides, a smooth field equal to g on the boundary; its values next to the boundar
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 from omegaconf import DictConfig
@@ -36,8 +38,13 @@ def assemble_poisson(forcing: np.ndarray, boundary: np.ndarray) -> tuple[sp.csr_
     ring = np.array(boundary, np.float64, copy=True)
     ring[1:-1, 1:-1] = 0.0
     neighbours = ring[:-2, 1:-1] + ring[2:, 1:-1] + ring[1:-1, :-2] + ring[1:-1, 2:]
-    matrix, _ = assemble_darcy(np.ones((n + 2, n + 2)), forcing)
-    return matrix, (forcing + neighbours / h2).astype(np.float64).ravel()
+    return laplacian(n).copy(), (forcing + neighbours / h2).astype(np.float64).ravel()
+
+
+@functools.cache
+def laplacian(n: int) -> sp.csr_matrix:
+    """The 5-point Laplacian on n x n interior nodes (Darcy's matrix with a = 1), built once."""
+    return assemble_darcy(np.ones((n + 2, n + 2)), np.zeros((n, n)))[0]
 
 
 class Poisson:
@@ -76,12 +83,21 @@ class Poisson:
         sides = self.boundary_scale * rng.uniform(-1.0, 1.0, (4, d))
         return forcing, SquareBoundary(sides)
 
-    def problem(self, rng: np.random.Generator) -> Problem:
+    def sample_fields(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """f on the interior nodes (n, n) and g on the full grid (n+2, n+2): its boundary ring
+        is g, inside is its extension."""
         coefficients, boundary = self.sample(rng)
         t = 2.0 * self.points - 1.0
         forcing = np.polynomial.chebyshev.chebgrid2d(t, t, coefficients)
-        xf, yf = np.meshgrid(self.full, self.full, indexing="ij")
-        g = boundary.extend(xf, yf)  # (n+2, n+2): boundary ring = g, inside = its extension
+        return forcing, boundary.extend(self.full[:, None], self.full[None, :])
+
+    def features(self, rng: np.random.Generator) -> np.ndarray:
+        """The sort's features of the sample `rng` draws (the stored inputs), without assembling."""
+        forcing, g = self.sample_fields(rng)
+        return np.stack([forcing, g[1:-1, 1:-1]]).ravel()
+
+    def problem(self, rng: np.random.Generator) -> Problem:
+        forcing, g = self.sample_fields(rng)
         matrix, rhs = assemble_poisson(forcing, g)
         inputs = np.stack([forcing, g[1:-1, 1:-1]])
         return Problem(matrix=matrix, rhs=rhs, inputs=inputs, features=inputs.ravel())

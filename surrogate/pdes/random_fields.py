@@ -12,17 +12,47 @@ side, made continuous at the corners).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
+@functools.lru_cache(maxsize=8)
 def grf_spectrum(modes: int, alpha: float, tau: float) -> np.ndarray:
-    """Standard deviations lambda_k of the (modes x modes) cosine coefficients."""
+    """Standard deviations lambda_k of the (modes x modes) cosine coefficients (read-only: one
+    array per setting, computed once)."""
     k = np.arange(modes)
     k1, k2 = np.meshgrid(k, k, indexing="ij")
     sigma = tau ** (0.5 * (2.0 * alpha - 2.0))
     spectrum = np.sqrt(2.0) * sigma * (np.pi**2 * (k1**2 + k2**2) + tau**2) ** (-alpha / 2.0)
     spectrum[0, 0] = 0.0
+    spectrum.flags.writeable = False
     return spectrum
+
+
+@functools.lru_cache(maxsize=8)
+def grf_spectrum_3d(modes: int, alpha: float, tau: float) -> np.ndarray:
+    """`grf_spectrum` in 3D, (modes, modes, modes) (see `sample_grf_3d`); read-only."""
+    k = np.arange(modes)
+    k1, k2, k3 = np.meshgrid(k, k, k, indexing="ij")
+    sigma = tau ** (alpha - 1.5)
+    spectrum = np.sqrt(2.0) * sigma * (np.pi**2 * (k1**2 + k2**2 + k3**2) + tau**2) ** (-alpha / 2)
+    spectrum[0, 0, 0] = 0.0
+    spectrum.flags.writeable = False
+    return spectrum
+
+
+def cosine_basis(points: np.ndarray, modes: int) -> np.ndarray:
+    """cos(pi k x) at the points (rows) for k < modes (columns); read-only, computed once per
+    grid and number of modes."""
+    return _cosine_basis(np.asarray(points, np.float64).tobytes(), modes)
+
+
+@functools.lru_cache(maxsize=8)
+def _cosine_basis(points: bytes, modes: int) -> np.ndarray:
+    basis = np.cos(np.pi * np.outer(np.frombuffer(points), np.arange(modes)))
+    basis.flags.writeable = False
+    return basis
 
 
 def sample_grf(
@@ -34,7 +64,7 @@ def sample_grf(
 ) -> np.ndarray:
     """Sample a GRF on the tensor grid points x points (1D array in [0, 1]); shape (n, n)."""
     coefficients = rng.standard_normal((modes, modes)) * grf_spectrum(modes, alpha, tau)
-    basis = np.cos(np.pi * np.outer(points, np.arange(modes)))  # (n, modes)
+    basis = cosine_basis(points, modes)  # (n, modes)
     return basis @ coefficients @ basis.T
 
 
@@ -51,13 +81,8 @@ def sample_grf_3d(
     dimension 3 in place of 2), zero mean mode; needs alpha > 3/2 for a field that stays bounded
     as modes grow. Same coefficients give the same field at every resolution.
     """
-    k = np.arange(modes)
-    k1, k2, k3 = np.meshgrid(k, k, k, indexing="ij")
-    sigma = tau ** (alpha - 1.5)
-    spectrum = np.sqrt(2.0) * sigma * (np.pi**2 * (k1**2 + k2**2 + k3**2) + tau**2) ** (-alpha / 2)
-    spectrum[0, 0, 0] = 0.0
-    coefficients = rng.standard_normal((modes, modes, modes)) * spectrum
-    basis = np.cos(np.pi * np.outer(points, k))  # (n, modes)
+    coefficients = rng.standard_normal((modes, modes, modes)) * grf_spectrum_3d(modes, alpha, tau)
+    basis = cosine_basis(points, modes)  # (n, modes)
     return np.einsum("ia,jb,kc,abc->ijk", basis, basis, basis, coefficients, optimize=True)
 
 
@@ -79,12 +104,15 @@ class SquareBoundary:
 
     def __init__(self, coefficients: np.ndarray) -> None:
         self.coefficients = np.asarray(coefficients, np.float64)
-        south, north, west, east = self.coefficients
+        # Each side's values at t = 0 and 1 (evaluated once; elementwise, so the same numbers
+        # as scalar evaluations).
+        self.ends = [chebyshev(c, np.array([0.0, 1.0])) for c in self.coefficients]
+        south, north, west, east = self.ends
         self.corner = {
-            (0, 0): 0.5 * (chebyshev(south, 0.0) + chebyshev(west, 0.0)),
-            (1, 0): 0.5 * (chebyshev(south, 1.0) + chebyshev(east, 0.0)),
-            (0, 1): 0.5 * (chebyshev(north, 0.0) + chebyshev(west, 1.0)),
-            (1, 1): 0.5 * (chebyshev(north, 1.0) + chebyshev(east, 1.0)),
+            (0, 0): 0.5 * (south[0] + west[0]),
+            (1, 0): 0.5 * (south[1] + east[0]),
+            (0, 1): 0.5 * (north[0] + west[1]),
+            (1, 1): 0.5 * (north[1] + east[1]),
         }
 
     def side(self, name: str, t: np.ndarray) -> np.ndarray:
@@ -96,16 +124,18 @@ class SquareBoundary:
             "west": ((0, 0), (0, 1)),
             "east": ((1, 0), (1, 1)),
         }[name]
-        c = self.coefficients[index]
         t = np.asarray(t, np.float64)
+        at_start, at_end = self.ends[index]
         return (
-            chebyshev(c, t)
-            + (1.0 - t) * (self.corner[start] - chebyshev(c, 0.0))
-            + t * (self.corner[end] - chebyshev(c, 1.0))
+            chebyshev(self.coefficients[index], t)
+            + (1.0 - t) * (self.corner[start] - at_start)
+            + t * (self.corner[end] - at_end)
         )
 
     def extend(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Coons patch at points (x, y) of the unit square (arrays of one shape)."""
+        """Coons patch at points (x, y) of the unit square (arrays of one shape, or broadcasting
+        to one: a column of x and a row of y give the tensor grid, each side evaluated once
+        per grid line)."""
         c = self.corner
         bilinear = (
             (1 - x) * (1 - y) * c[0, 0]

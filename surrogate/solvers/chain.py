@@ -5,6 +5,10 @@ the preconditioner and when to rebuild it, the warm start from the previous solu
 online ω, and the safety net: the true residual is always checked, and a system that misses
 `rtol` is solved again directly and flagged `fallback`. A system whose matrix equals the
 previous one (implicit time steps) keeps the preconditioner, ω and the recycled C = Â U.
+
+A chain is cut into segments, each solved as if by a new solver (`restart`), so that any segment
+can be redone on its own with the same results; what is costly to set up and carries no values
+from system to system (the parsed settings, the direct back-end's PARDISO handle) is kept.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class ChainSolver:
     """Solves the systems of one chain in order; `solve` returns the checked result."""
 
     def __init__(self, cfg: Any, spd: bool, rng: np.random.Generator, chain_length: int) -> None:
+        self.cfg = cfg
         self.method = str(cfg.name)
         self.rtol = float(cfg.rtol)
         self.direct = DirectSolver(
@@ -77,17 +82,30 @@ class ChainSolver:
             backend=str(cfg.get("backend", "superlu")),
             reuse_analysis=bool(cfg.get("reuse_analysis", True)),
         )
+        if self.method != "direct":
+            self.preconditioner = str(cfg.preconditioner)
+            self.warm_start = bool(cfg.warm_start)
+            self.rebuild_every = int(cfg.reuse_preconditioner) if cfg.reuse_preconditioner else 1
+            self.fallback = bool(cfg.fallback)
+            self.omega = cfg.get("omega", 1.0)
+            self.ilu = {
+                "ilu_fill_factor": float(cfg.get("ilu_fill_factor", 1.0)),
+                "ilu_drop_tol": float(cfg.get("ilu_drop_tol", 0.0)),
+            }
+        self.restart(rng, chain_length)
+
+    def restart(self, rng: np.random.Generator, chain_length: int) -> None:
+        """Start a segment of `chain_length` systems: from here on the results are those of a
+        new `ChainSolver(cfg, spd, rng, chain_length)`, whatever was solved before.
+
+        Dropped: the recycled subspace, the previous solution (warm start), the preconditioner,
+        the bandit's ω and what it learned; the direct back-end keeps only what cannot change
+        a value (`DirectSolver.restart`).
+        """
+        self.direct.restart()
         if self.method == "direct":
             return
-        self.preconditioner = str(cfg.preconditioner)
-        self.warm_start = bool(cfg.warm_start)
-        self.rebuild_every = int(cfg.reuse_preconditioner) if cfg.reuse_preconditioner else 1
-        self.fallback = bool(cfg.fallback)
-        self.omega = cfg.get("omega", 1.0)
-        self.ilu = {
-            "ilu_fill_factor": float(cfg.get("ilu_fill_factor", 1.0)),
-            "ilu_drop_tol": float(cfg.get("ilu_drop_tol", 0.0)),
-        }
+        cfg = self.cfg
         self.bandit = (
             RelaxationBandit(rng, chain_length)
             if self.omega == "auto" and self.preconditioner in ("sor", "ssor")
@@ -109,6 +127,10 @@ class ChainSolver:
         self.observed = True  # whether the bandit has seen this matrix's first solve
         self._apply = None
         self._omega = 1.0 if self.omega == "auto" else float(self.omega)
+
+    def close(self) -> None:
+        """Free the direct back-end's factors (and MKL's memory) at the end of the chain."""
+        self.direct.close()
 
     def solve(self, matrix: sp.csr_matrix, rhs: np.ndarray) -> SolveResult:
         if self.method == "direct":

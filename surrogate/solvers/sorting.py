@@ -5,6 +5,13 @@ system whose parameters are nearest in Frobenius norm; O(N^2 d). `binned` scales
 features are projected onto random directions as they are produced, samples are ordered along
 a Hilbert curve through the two leading principal directions of those projections, cut into
 bins, and chained greedily within each bin.
+
+The greedy chain needs, at each step, the nearest unvisited row to the current one. Computing
+those distances one row at a time (a matrix-vector product over all N rows per step) reads the
+whole feature matrix N times and is memory-bound; instead, each row's `CANDIDATES` nearest
+rows are found once, with the distances computed in blocks of rows as matrix-matrix products
+(compute-bound BLAS), and a step takes the first unvisited one of them. Only when all of a
+row's candidates are visited is a step computed directly, over the unvisited rows alone.
 """
 
 from __future__ import annotations
@@ -12,24 +19,86 @@ from __future__ import annotations
 import numpy as np
 
 GREEDY_MEMORY_LIMIT = 2**30  # bytes of float32 features `greedy` may hold; beyond, use `binned`
+CANDIDATES = 32  # nearest rows kept per row for the greedy chain
+BLOCK_BYTES = 2**26  # size of one block of the distance matrix (float32)
 
 
 def greedy_order(features: np.ndarray, start: int = 0) -> np.ndarray:
-    """Nearest-neighbour chain through the rows of `features`, beginning at row `start`."""
+    """Nearest-neighbour chain through the rows of `features`, beginning at row `start`.
+
+    Distances are |f_j|^2 - 2 f_i . f_j (|f_i|^2 is the same for every candidate j), in
+    float32 products of the `centred` features; ties go to the lowest index. The shift changes
+    no distance but removes the cancellation of the two terms where the rows share a large
+    common part (Helmholtz's k channel: unshifted, rounding picked a neighbour that was not the
+    nearest at 13 of 600 steps, measured against float64 distances).
+    """
+    features = centred(features)
     n = len(features)
     squared = np.einsum("ij,ij->i", features, features, dtype=np.float64)
+    candidates = nearest_rows(features, squared, min(CANDIDATES, n - 1))
     visited = np.zeros(n, dtype=bool)
     order = np.empty(n, dtype=np.int64)
+    unvisited = np.arange(n)  # the unvisited rows and, since the last direct step, some more
     current = start
     for position in range(n):
         order[position] = current
         visited[current] = True
         if position == n - 1:
             break
-        distances = squared - 2.0 * (features @ features[current]).astype(np.float64)
-        distances[visited] = np.inf
-        current = int(np.argmin(distances))
+        free = candidates[current][~visited[candidates[current]]]
+        if len(free):
+            current = int(free[0])
+            continue
+        unvisited = unvisited[~visited[unvisited]]
+        distances = squared[unvisited] - 2.0 * (features[unvisited] @ features[current]).astype(
+            np.float64
+        )
+        current = int(unvisited[np.argmin(distances)])
     return order
+
+
+def centred(features: np.ndarray) -> np.ndarray:
+    """float32 features minus their column means rounded to integers, a block of rows at a time.
+
+    The shift removes a large common part (Helmholtz's k ~ 15) and is an integer so that
+    integer-valued features (two-phase coefficients) stay exact: their equal distances stay
+    equal, and ties go to the lowest index as without the shift.
+    """
+    shift = np.round(features.mean(axis=0, dtype=np.float64)).astype(np.float32)
+    out = np.empty(features.shape, dtype=np.float32)
+    rows = max(1, BLOCK_BYTES // (4 * max(1, features.shape[1])))
+    for begin in range(0, len(features), rows):
+        np.subtract(features[begin : begin + rows], shift, out=out[begin : begin + rows])
+    return out
+
+
+def nearest_rows(features: np.ndarray, squared: np.ndarray, k: int) -> np.ndarray:
+    """(n, k): each row's k nearest other rows, nearest first (ties: lowest index first)."""
+    n = len(features)
+    nearest = np.empty((n, k), dtype=np.int64)
+    if k == 0:
+        return nearest
+    rows_per_block = max(1, BLOCK_BYTES // (8 * n))
+    for begin in range(0, n, rows_per_block):
+        end = min(n, begin + rows_per_block)
+        block = np.arange(end - begin)
+        distances = squared[None, :] - 2.0 * (features[begin:end] @ features.T).astype(np.float64)
+        distances[block, block + begin] = np.inf  # not itself
+        chosen = np.argpartition(distances, k - 1, axis=1)[:, :k]
+        chosen_distances = np.take_along_axis(distances, chosen, axis=1)
+        by_distance = np.lexsort((chosen, chosen_distances), axis=1)
+        chosen = np.take_along_axis(chosen, by_distance, axis=1)
+        # Rows tied with the k-th distance but left out: the lowest indices must be the ones in.
+        kth = np.take_along_axis(chosen_distances, by_distance[:, -1:], axis=1)
+        ties = (distances == kth).sum(axis=1) > (chosen_distances == kth).sum(axis=1)
+        for offset in np.flatnonzero(ties):
+            row = distances[offset]
+            below = np.flatnonzero(row < kth[offset, 0])
+            tied = np.flatnonzero(row == kth[offset, 0])[: k - len(below)]
+            picked = np.concatenate([below, tied])
+            chosen[offset] = picked[np.lexsort((picked, row[picked]))]
+        nearest[begin:end] = chosen
+    return nearest
 
 
 def hilbert_index(x: np.ndarray, y: np.ndarray, bits: int = 16) -> np.ndarray:
