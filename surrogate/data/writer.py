@@ -245,6 +245,7 @@ class SplitWriter:
 def _write_rows(dataset: h5py.Dataset, start: int, block: np.ndarray) -> None:
     """`block` (k, ...) into rows start .. start + k - 1 of `dataset`, in one HDF5 write
     (h5py's indexing costs several times more per call than the write of a small chunk)."""
+    block = np.ascontiguousarray(block)  # stacked transposed fields keep their Fortran order
     file_space = dataset.id.get_space()
     file_space.select_hyperslab((start,) + (0,) * (block.ndim - 1), block.shape)
     dataset.id.write(h5py.h5s.create_simple(block.shape), file_space, block)
