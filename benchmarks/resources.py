@@ -51,9 +51,10 @@ from surrogate.data.generate import generate
 from surrogate.data.chains import solve_order
 from surrogate.data.resources import Sizes, memory_needed
 from surrogate.pdes import build_pde
-from surrogate.solvers import resolve_auto
+from surrogate.pdes.base import systems_of
+from surrogate.solvers import concrete_solver
 pde = build_pde(cfg.pde)
-solver = resolve_auto(cfg.solver, pde) if cfg.solver.name == "auto" else cfg.solver
+solver = concrete_solver(cfg.solver, systems_of(pde))
 estimate = sum(memory_needed(cfg, solver, Sizes.of(cfg, pde)).values())
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()

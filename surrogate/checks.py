@@ -108,17 +108,9 @@ def check_generate(cfg: DictConfig) -> None:
     require_bool(cfg, "overwrite")
     require_bool(cfg, "check_resources")
     require_directory(cfg, "paths.data_dir")
-    sort = require_choice(cfg, "sort.name", ("auto", "none", "greedy", "binned"))
-    if sort == "auto":
-        require_int(cfg, "sort.greedy_max", minimum=0)
-    if sort in ("auto", "binned"):
-        require_int(cfg, "sort.dims", minimum=1)
-        require_int(cfg, "sort.bin_size", minimum=1)
-        curve = require_int(cfg, "sort.curve_dims", minimum=1)
-        if curve != 2:
-            raise UserError(
-                f"sort.curve_dims={curve}: only the 2D Hilbert curve is implemented; use 2"
-            )
+    from surrogate.solvers.sorts import SORTS  # the sorts own their checks
+
+    SORTS.choose(cfg, "sort.name").check(cfg)
 
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")

@@ -8,13 +8,16 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from omegaconf import OmegaConf
 
+from surrogate.pdes.base import systems_of
 from surrogate.pdes.darcy import Darcy
-from surrogate.solvers import build_solver
+from surrogate.solvers import Systems, build_solver
 from surrogate.solvers.chain import ChainSolver
 from surrogate.solvers.gcrodr import GCRODR
-from surrogate.solvers.gmres import gmres
+from surrogate.solvers.gmres import GMRES
 from surrogate.solvers.preconditioners import build_preconditioner
 from surrogate.solvers.relaxation import RelaxationBandit
+
+SPD_2D = Systems(spd=True, dims=2)
 
 
 def darcy(n: int = 24, kind: str = "lognormal") -> Darcy:
@@ -46,6 +49,8 @@ def solver_cfg(name: str, **overrides):
         "fallback": False,
         "m": 30,
         "k": 10,
+        "ilu_fill_factor": 1.0,
+        "ilu_drop_tol": 0.0,
     }
     cfg.update(overrides)
     return OmegaConf.create(cfg)
@@ -73,7 +78,7 @@ def test_chain_of_systems_matches_direct_solves(method, preconditioner):
     omega = 1.4 if preconditioner in ("sor", "ssor") else 1.0
     chain = ChainSolver(
         solver_cfg(method, preconditioner=preconditioner, omega=omega),
-        spd=True,
+        systems=SPD_2D,
         rng=np.random.default_rng(0),
         chain_length=3,
     )
@@ -89,9 +94,10 @@ def test_chain_of_systems_matches_direct_solves(method, preconditioner):
 def test_gmres_is_restarted_and_reaches_the_tolerance():
     problem = systems(1)[0]
     apply = build_preconditioner("none", problem.matrix)
-    x, iterations, _ = gmres(
-        problem.matrix, problem.rhs, np.zeros_like(problem.rhs), apply, 10, 1e-10, 10000
+    result = GMRES(10, 1e-10, 10000).solve(
+        problem.matrix, problem.rhs, np.zeros_like(problem.rhs), apply, None
     )
+    x, iterations = result.x, result.iterations
     assert iterations > 10  # needed several cycles of 10
     assert np.linalg.norm(problem.rhs - problem.matrix @ x) <= 1e-10 * np.linalg.norm(problem.rhs)
 
@@ -100,11 +106,12 @@ def test_recycling_cuts_iterations_on_a_sequence():
     sequence = systems(6)
     apply = build_preconditioner("none", sequence[0].matrix)
     recycler = GCRODR(m=30, k=10, rtol=1e-8, maxiter=5000)
+    space, baseline = recycler.new_state(), GMRES(30, 1e-8, 5000)
     plain, recycled = [], []
     for problem in sequence:
         zero = np.zeros_like(problem.rhs)
-        plain.append(gmres(problem.matrix, problem.rhs, zero, apply, 30, 1e-8, 5000)[1])
-        recycled.append(recycler.solve(problem.matrix, problem.rhs, zero, apply)[1])
+        plain.append(baseline.solve(problem.matrix, problem.rhs, zero, apply, None).iterations)
+        recycled.append(recycler.solve(problem.matrix, problem.rhs, zero, apply, space).iterations)
     assert sum(recycled[1:]) < 0.6 * sum(plain[1:])
     assert np.mean(recycled[1:]) < recycled[0]  # the carried space helps the next systems
 
@@ -112,13 +119,14 @@ def test_recycling_cuts_iterations_on_a_sequence():
 def test_recycled_space_satisfies_its_invariants():
     sequence = systems(2)
     recycler = GCRODR(m=30, k=10, rtol=1e-8, maxiter=5000)
+    space = recycler.new_state()
     apply = build_preconditioner("jacobi", sequence[1].matrix)
     for problem in sequence:
-        recycler.solve(problem.matrix, problem.rhs, np.zeros_like(problem.rhs), apply)
+        recycler.solve(problem.matrix, problem.rhs, np.zeros_like(problem.rhs), apply, space)
     # C^T U, carried by its recurrence through the cycles, equals the product it stands for.
-    direct = recycler.images @ recycler.recycled.T
-    np.testing.assert_allclose(recycler.overlap, direct, atol=1e-9 * np.abs(direct).max())
-    u, c, _ = recycler._refit(sequence[1].matrix, apply, recycler.recycled)
+    direct = space.images @ space.recycled.T
+    np.testing.assert_allclose(space.overlap, direct, atol=1e-9 * np.abs(direct).max())
+    u, c, _ = recycler._refit(sequence[1].matrix, apply, space.recycled)
     np.testing.assert_allclose(c @ c.T, np.eye(len(c)), atol=1e-10)
     au = np.stack([sequence[1].matrix @ apply(v) for v in u])
     np.testing.assert_allclose(au, c, atol=1e-8 * np.abs(c).max())
@@ -126,9 +134,9 @@ def test_recycled_space_satisfies_its_invariants():
 
 def test_warm_start_from_the_previous_solution_saves_iterations():
     sequence = systems(4)
-    cold = ChainSolver(solver_cfg("cg", preconditioner="amg"), True, np.random.default_rng(0), 4)
+    cold = ChainSolver(solver_cfg("cg", preconditioner="amg"), SPD_2D, np.random.default_rng(0), 4)
     warm = ChainSolver(
-        solver_cfg("cg", preconditioner="amg", warm_start=True), True, np.random.default_rng(0), 4
+        solver_cfg("cg", preconditioner="amg", warm_start=True), SPD_2D, np.random.default_rng(0), 4
     )
     cold_its = [cold.solve(p.matrix, p.rhs).iterations for p in sequence]
     warm_its = [warm.solve(p.matrix, p.rhs).iterations for p in sequence]
@@ -138,11 +146,11 @@ def test_warm_start_from_the_previous_solution_saves_iterations():
 def test_a_system_that_misses_rtol_falls_back_to_direct_and_is_flagged():
     problem = systems(1)[0]
     chain = ChainSolver(
-        solver_cfg("gmres", maxiter=3, fallback=True), True, np.random.default_rng(0), 1
+        solver_cfg("gmres", maxiter=3, fallback=True), SPD_2D, np.random.default_rng(0), 1
     )
     result = chain.solve(problem.matrix, problem.rhs)
     assert result.fallback and result.converged and result.residual <= 1e-9
-    no_net = ChainSolver(solver_cfg("gmres", maxiter=3), True, np.random.default_rng(0), 1)
+    no_net = ChainSolver(solver_cfg("gmres", maxiter=3), SPD_2D, np.random.default_rng(0), 1)
     assert not no_net.solve(problem.matrix, problem.rhs).converged
 
 
@@ -157,7 +165,10 @@ def test_relaxation_bandit_finds_the_best_omega():
 def test_auto_picks_a_working_strategy_for_spd_and_indefinite_families():
     pde = darcy(16)
     chain = build_solver(
-        OmegaConf.create({"name": "auto", "rtol": 1e-8}), pde, np.random.default_rng(0), 2
+        OmegaConf.create({"name": "auto", "rtol": 1e-8}),
+        systems_of(pde),
+        np.random.default_rng(0),
+        2,
     )
     problem = systems(1, 16)[0]
     assert chain.solve(problem.matrix, problem.rhs).converged
@@ -172,7 +183,10 @@ def test_a_breakdown_in_the_preconditioner_falls_back_to_direct(monkeypatch):
     monkeypatch.setattr(chain_module, "build_preconditioner", singular)
     problem = systems(1)[0]
     chain = ChainSolver(
-        solver_cfg("gmres", preconditioner="ilu", fallback=True), True, np.random.default_rng(0), 1
+        solver_cfg("gmres", preconditioner="ilu", fallback=True),
+        SPD_2D,
+        np.random.default_rng(0),
+        1,
     )
     result = chain.solve(problem.matrix, problem.rhs)
     assert result.fallback and result.converged
@@ -189,18 +203,21 @@ def test_an_unchanged_operator_keeps_c_and_spends_no_refit_matvecs():
     rng = np.random.default_rng(0)
     apply = build_preconditioner("none", matrix)
     recycler = GCRODR(m=30, k=10, rtol=1e-10, maxiter=5000)
-    recycler.solve(matrix, rng.standard_normal(400), np.zeros(400), apply)
+    space = recycler.new_state()
+    recycler.solve(matrix, rng.standard_normal(400), np.zeros(400), apply, space)
     for same in (matrix, matrix.copy()):  # the same object, or equal values
         rhs = rng.standard_normal(400)
-        x, iterations, matvecs = recycler.solve(same, rhs, np.zeros(400), apply)
+        result = recycler.solve(same, rhs, np.zeros(400), apply, space)
+        x, iterations, matvecs = result.x, result.iterations, result.matvecs - 1  # less the check
         assert matvecs - iterations <= 3  # initial and true residuals only: no k re-fit products
         np.testing.assert_allclose(x, spla.spsolve(matrix.tocsc(), rhs), rtol=0, atol=1e-8)
     changed = matrix.copy()
     changed.data[:] *= 1.01  # changed in place would be caught too: values are compared
-    _, iterations, matvecs = recycler.solve(changed, rhs, np.zeros(400), apply)
+    result = recycler.solve(changed, rhs, np.zeros(400), apply, space)
+    iterations, matvecs = result.iterations, result.matvecs - 1
     assert matvecs - iterations >= 10
-    recycler.solve(other, rng.standard_normal(256), np.zeros(256), apply)
-    c = recycler.images
+    recycler.solve(other, rng.standard_normal(256), np.zeros(256), apply, space)
+    c = space.images
     np.testing.assert_allclose(c @ c.T, np.eye(len(c)), atol=1e-12)
 
 
@@ -214,7 +231,7 @@ def test_implicit_steps_reuse_the_preconditioner_and_need_fewer_iterations(monke
     )
     matrix = heat_matrix(24, tau=5e-3)
     chain = ChainSolver(solver_cfg("gcrodr", m=40, k=20, rtol=1e-8, preconditioner="jacobi"),
-                        True, np.random.default_rng(0), 30)  # fmt: skip
+                        SPD_2D, np.random.default_rng(0), 30)  # fmt: skip
     u = np.random.default_rng(1).standard_normal(matrix.shape[0])
     iterations = []
     for _ in range(30):  # backward Euler: A u' = u
@@ -239,6 +256,7 @@ def test_ilu0_factors_reproduce_a_on_its_pattern_and_cut_gmres_iterations():
     np.testing.assert_allclose(lu[pattern], matrix.toarray()[pattern], atol=1e-10)
     rhs = np.random.default_rng(0).standard_normal(400)
     zero = np.zeros(400)
-    none = gmres(matrix, rhs, zero, build_preconditioner("none", matrix), 40, 1e-8, 5000)[1]
-    ilu = gmres(matrix, rhs, zero, build_preconditioner("ilu", matrix), 40, 1e-8, 5000)[1]
+    method = GMRES(40, 1e-8, 5000)
+    none = method.solve(matrix, rhs, zero, build_preconditioner("none", matrix), None).iterations
+    ilu = method.solve(matrix, rhs, zero, build_preconditioner("ilu", matrix), None).iterations
     assert ilu <= 0.5 * none, (ilu, none)

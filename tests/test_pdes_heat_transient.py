@@ -9,6 +9,7 @@ from conftest import REPO_ROOT, run_cli
 from omegaconf import OmegaConf
 
 from surrogate.errors import UserError
+from surrogate.pdes.base import systems_of
 from surrogate.pdes.heat_transient import HeatTransient
 from surrogate.pdes.temporal import StepStats
 from surrogate.solvers import build_solver
@@ -26,7 +27,7 @@ def solver(pde, name: str = "direct", **overrides):
     cfg = OmegaConf.merge(
         OmegaConf.load(REPO_ROOT / f"conf/solver/{name}.yaml"), {"rtol": 1e-12}, overrides
     )
-    return build_solver(cfg, pde, np.random.default_rng(0), 100)
+    return build_solver(cfg, systems_of(pde), np.random.default_rng(0), 100)
 
 
 def eigenmode(pde: HeatTransient) -> tuple[np.ndarray, float, float]:

@@ -18,7 +18,7 @@ from conftest import run_cli
 from surrogate.data.digest import content_digest, stored_digest
 from surrogate.data.generate import generate
 from surrogate.data.schema import NONDETERMINISTIC_DATASETS
-from surrogate.solvers.preconditioners import PRECONDITIONERS, SYMMETRIC_PRECONDITIONERS
+from surrogate.solvers.preconditioners import PRECONDITIONERS
 
 GENERATE = [
     "generate",
@@ -155,6 +155,7 @@ KRYLOV = {
     "gcrodr": ["solver=gcrodr", "solver.m=20", "solver.k=5"],
     "gcrotmk": ["solver=gcrotmk", "solver.m=20", "solver.k=5"],
 }
+SYMMETRIC_PRECONDITIONERS = [name for name, p in PRECONDITIONERS.items() if p.symmetric]
 SOLVERS = {
     "direct-superlu": ["solver=direct", "solver.backend=superlu"],
     "direct-auto": ["solver=direct"],

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from omegaconf import OmegaConf
 
 from surrogate.pdes.darcy import assemble_darcy, assemble_darcy_skr
+from surrogate.solvers.base import Systems
 from surrogate.solvers.chain import ChainSolver
 from surrogate.solvers.direct import Pardiso, UpperTriangle, pardiso_available
 
@@ -38,20 +39,34 @@ CONFIGS = {
         "m": 12,
         "k": 4,
         "preconditioner": "ilu",
+        "ilu_fill_factor": 1.0,
+        "ilu_drop_tol": 0.0,
+        "omega": 1.0,
         "warm_start": False,
         **KRYLOV,
     },
     "cg + amg + warm start, kept preconditioner": {
         "name": "cg",
         "preconditioner": "amg",
+        "omega": 1.0,
         "warm_start": True,
         **KRYLOV,
         "reuse_preconditioner": 3,
     },
-    "direct superlu": {"name": "direct", "rtol": 1e-8, "backend": "superlu"},
+    "direct superlu": {
+        "name": "direct",
+        "rtol": 1e-8,
+        "backend": "superlu",
+        "reuse_analysis": True,
+    },
 }
 if pardiso_available():
-    CONFIGS["direct pardiso"] = {"name": "direct", "rtol": 1e-8, "backend": "pardiso"}
+    CONFIGS["direct pardiso"] = {
+        "name": "direct",
+        "rtol": 1e-8,
+        "backend": "pardiso",
+        "reuse_analysis": True,
+    }
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
@@ -61,9 +76,9 @@ def test_a_restarted_chain_solver_equals_a_new_one(name, spd):
     if cfg.name == "cg" and not spd:
         pytest.skip("CG needs SPD systems")
     second = list(systems([5, 6, 5, 7], spd))  # a repeated matrix too (reuse of factors)
-    fresh = ChainSolver(cfg, spd, np.random.default_rng(2), len(second))
+    fresh = ChainSolver(cfg, Systems(spd, 2), np.random.default_rng(2), len(second))
     expected = [fresh.solve(matrix, rhs) for matrix, rhs in second]
-    chain = ChainSolver(cfg, spd, np.random.default_rng(1), 3)
+    chain = ChainSolver(cfg, Systems(spd, 2), np.random.default_rng(1), 3)
     for matrix, rhs in systems([1, 2, 3], spd):
         chain.solve(matrix, rhs)
     chain.restart(np.random.default_rng(2), len(second))

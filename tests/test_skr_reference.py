@@ -116,10 +116,12 @@ def test_other_coefficients_are_refused(overrides):
 def test_recycling_solves_the_indefinite_reference_systems():
     pde = darcy(resolution=20)
     recycler = GCRODR(m=40, k=20, rtol=1e-8, maxiter=5000)
+    space = recycler.new_state()
     for seed in range(3):
         problem = pde.problem(np.random.default_rng(seed))
         apply = build_preconditioner("ilu", problem.matrix)
-        x, _, _ = recycler.solve(problem.matrix, problem.rhs, np.zeros_like(problem.rhs), apply)
+        zero = np.zeros_like(problem.rhs)
+        x = recycler.solve(problem.matrix, problem.rhs, zero, apply, space).x
         exact = spla.spsolve(problem.matrix.tocsc(), problem.rhs)
         np.testing.assert_allclose(x, exact, rtol=0, atol=1e-6 * np.abs(exact).max())
 

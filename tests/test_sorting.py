@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from surrogate.pdes.base import systems_of
 from surrogate.solvers import sorting
 from surrogate.solvers.sorting import FeatureReducer, binned_order, greedy_order, hilbert_index
 
@@ -112,7 +113,7 @@ def test_the_default_sort_is_chosen_with_the_solver(make_cfg, overrides, expecte
     assert cfg.sort.name == "auto"
     if overrides == ["solver=auto"] and not pardiso_available():
         expected = "greedy"  # AMG-CG with warm start
-    assert resolve_sort(cfg, build_pde(cfg.pde), 100, 100 * 4096 * 4).name == expected
+    assert resolve_sort(cfg, systems_of(build_pde(cfg.pde)), 100, 100 * 4096 * 4).name == expected
 
 
 def test_auto_sort_turns_binned_above_its_size_or_memory_limit(make_cfg):
@@ -121,10 +122,10 @@ def test_auto_sort_turns_binned_above_its_size_or_memory_limit(make_cfg):
 
     cfg = make_cfg("generate", "solver=gcrodr", "sort.greedy_max=50", "sort.bin_size=32")
     pde = build_pde(cfg.pde)
-    assert resolve_sort(cfg, pde, 50, 1000).name == "greedy"
-    binned = resolve_sort(cfg, pde, 51, 1000)
+    assert resolve_sort(cfg, systems_of(pde), 50, 1000).name == "greedy"
+    binned = resolve_sort(cfg, systems_of(pde), 51, 1000)
     assert (binned.name, binned.bin_size, binned.dims) == ("binned", 32, 64)
-    assert resolve_sort(cfg, pde, 10, sorting.GREEDY_MEMORY_LIMIT + 1).name == "binned"
+    assert resolve_sort(cfg, systems_of(pde), 10, sorting.GREEDY_MEMORY_LIMIT + 1).name == "binned"
 
 
 @pytest.mark.parametrize("sort", ["none", "greedy", "binned"])
@@ -134,7 +135,7 @@ def test_an_explicit_sort_is_kept_whatever_the_solver(make_cfg, sort):
 
     for solver in ("direct", "gcrodr"):
         cfg = make_cfg("generate", f"solver={solver}", f"sort={sort}")
-        assert resolve_sort(cfg, build_pde(cfg.pde), 10**6, 10**12).name == sort
+        assert resolve_sort(cfg, systems_of(build_pde(cfg.pde)), 10**6, 10**12).name == sort
 
 
 def test_greedy_is_exact_on_features_with_a_large_common_part():

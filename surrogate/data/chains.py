@@ -20,18 +20,12 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_limits
 
-from surrogate.errors import UserError
 from surrogate.pdes import build_pde
-from surrogate.pdes.base import PDEFamily
+from surrogate.pdes.base import PDEFamily, systems_of
 from surrogate.pdes.temporal import TimeDependentFamily, is_time_dependent
 from surrogate.solvers import build_solver, resolve_sort
 from surrogate.solvers.base import SolveResult
-from surrogate.solvers.sorting import (
-    GREEDY_MEMORY_LIMIT,
-    FeatureReducer,
-    binned_order,
-    greedy_order,
-)
+from surrogate.solvers.sorts import SORTS
 
 SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
 QUEUE_BYTES = 128 * 2**20  # fields that may wait in the queue between the workers and the writer
@@ -60,23 +54,11 @@ def solve_order(
         return np.arange(n)
     seed = int(cfg.seed)
     first = pde.features(sample_rng(seed, split, 0))
-    sort = resolve_sort(cfg, pde, n, n * first.size * 4)
-    if sort.name == "none":
-        return np.arange(n)
+    sort = resolve_sort(cfg, systems_of(pde), n, n * first.size * 4)
     with threadpool_limits(limits=int(cfg.blas_threads)):
-        if sort.name == "greedy":
-            if n * first.size * 4 > GREEDY_MEMORY_LIMIT:
-                raise UserError(
-                    f"sort=greedy would hold {n * first.size * 4 / 2**30:.1f} GiB of features "
-                    f"for {n} samples; use sort=binned"
-                )
-            features = np.empty((n, first.size), dtype=np.float32)
-            for index in range(n):
-                features[index] = pde.features(sample_rng(seed, split, index))
-            return greedy_order(features)
-        reducer = FeatureReducer(first.size, int(sort.dims), seed)
-        reduced = np.stack([reducer(pde.features(sample_rng(seed, split, i))) for i in range(n)])
-        return binned_order(reduced, int(sort.bin_size))
+        return SORTS.get(sort.name).order(
+            sort, lambda i: pde.features(sample_rng(seed, split, i)), n, first.size, seed
+        )
 
 
 def plan_chains(
@@ -122,7 +104,10 @@ def solve_chain(cfg: DictConfig, split: str, segments: list[list[int]]) -> Itera
     # are set, so that they also reach the libraries it loads (MKL for PARDISO).
     solver = (
         build_solver(
-            cfg.solver, pde, segment_rng(seed, split, segments[0]), len(segments[0]) * solves
+            cfg.solver,
+            systems_of(pde),
+            segment_rng(seed, split, segments[0]),
+            len(segments[0]) * solves,
         )
         if solves and segments
         else None

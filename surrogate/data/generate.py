@@ -22,6 +22,7 @@ from surrogate.data.schema import SPLITS, split_filename
 from surrogate.data.writer import SplitWriter
 from surrogate.errors import UserError
 from surrogate.pdes import build_pde
+from surrogate.pdes.base import systems_of
 from surrogate.solvers import check_solver
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def generate(cfg: DictConfig) -> dict[str, dict[str, float]]:
     shard = parse_shard(cfg.shard)
     check_grid(cfg)
     pde = build_pde(cfg.pde)
-    check_solver(cfg, pde)
+    check_solver(cfg, systems_of(pde))
     check_resources(cfg, pde, shard)
     directory = Path(cfg.paths.data_dir) / cfg.name
     config_yaml = dataset_config(cfg)

@@ -330,10 +330,11 @@ def _check_steps(cfg: DictConfig, pde: object) -> None:
 
 
 def _check_solver_memory(cfg: DictConfig, pde: object, resolution: int) -> None:
-    from surrogate.solvers import resolve_auto
+    from surrogate.pdes.base import systems_of
+    from surrogate.solvers import concrete_solver
 
     sizes = Sizes.of(cfg, pde, resolution)
-    solver = resolve_auto(cfg.solver, pde) if cfg.solver.name == "auto" else cfg.solver
+    solver = concrete_solver(cfg.solver, systems_of(pde))
     key, value = _grid_key(cfg)
     field = "solve_resolution" if key == "pde.solve_resolution" else "resolution"
     _check_memory(

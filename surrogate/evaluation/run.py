@@ -34,7 +34,7 @@ from surrogate.data.reader import (
 from surrogate.errors import UserError
 from surrogate.evaluation.metrics import LABELS, distribution, per_sample_metrics
 from surrogate.evaluation.report import Section, write_report
-from surrogate.models import RESOLUTION_DEPENDENT
+from surrogate.models import resolution_dependent
 from surrogate.training.losses import relative_l2
 from surrogate.training.module import OperatorModule
 
@@ -216,7 +216,7 @@ def write_outputs(
 
 def resolution_warning(model: str, grid: Sequence[int], trained: Sequence[int]) -> str | None:
     """What to tell about a resolution-dependent model evaluated on another grid, else None."""
-    if model not in RESOLUTION_DEPENDENT or tuple(grid) == tuple(trained):
+    if not resolution_dependent(model) or tuple(grid) == tuple(trained):
         return None
     shape, trained_shape = "x".join(map(str, grid)), "x".join(map(str, trained))
     return (

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from surrogate.models.base import MODELS
 from surrogate.models.grid import node_coordinates
 
 
@@ -39,6 +40,7 @@ def sample_at(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     return x
 
 
+@MODELS.register("deeponet")
 class DeepONet(nn.Module):
     """DeepONet mapping (batch, in_channels, *spatial) to (batch, out_channels, *spatial)."""
 

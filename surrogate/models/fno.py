@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from surrogate.models.base import MODELS
 from surrogate.models.grid import node_coordinates
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -190,6 +191,7 @@ class CPSpectralConv(SpectralConv):
         )
 
 
+@MODELS.register("fno")
 class FNO(nn.Module):
     """FNO mapping (batch, in_channels, *spatial) to (batch, out_channels, *spatial)."""
 

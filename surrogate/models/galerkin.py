@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from surrogate.models.base import MODELS
 from surrogate.models.grid import node_coordinates
 
 
@@ -48,6 +49,7 @@ class GalerkinLayer(nn.Module):
         return x + self.ffn(x)
 
 
+@MODELS.register("galerkin")
 class GalerkinTransformer(nn.Module):
     """Maps (batch, in_channels, *spatial) to (batch, out_channels, *spatial)."""
 

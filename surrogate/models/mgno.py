@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from surrogate.models.base import MODELS
 from surrogate.models.grid import resample_nodes
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -73,6 +74,7 @@ class VCycle(nn.Module):
         return u
 
 
+@MODELS.register("mgno")
 class MgNO(nn.Module):
     """MgNO mapping (batch, in_channels, *spatial) to (batch, out_channels, *spatial)."""
 

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from surrogate.models.base import MODELS
+
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 CONV_TRANSPOSE = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 
@@ -41,8 +43,11 @@ class ResidualBlock(nn.Module):
         return self.skip(x) + self.body(x)
 
 
+@MODELS.register("unet")
 class UNet(nn.Module):
     """U-Net mapping (batch, in_channels, *spatial) to (batch, out_channels, *spatial)."""
+
+    resolution_dependent = True  # convolutions see the grid spacing (models/base.py)
 
     def __init__(
         self,

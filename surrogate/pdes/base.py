@@ -8,6 +8,11 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
+from surrogate.registry import Registry
+from surrogate.solvers.base import Systems
+
+FAMILIES: Registry[type] = Registry("pde", "surrogate.pdes")  # `@FAMILIES.register(name)`
+
 
 @dataclass
 class Problem:
@@ -77,3 +82,13 @@ class PDEFamily(Protocol):
     def solution_fields(self, solution: np.ndarray) -> np.ndarray:
         """Stored output fields (C_out, *spatial) from the solution vector."""
         ...
+
+
+def systems_of(pde: object) -> Systems:
+    """What a solver is told of a family's systems (it is never handed the family itself)."""
+    return Systems(
+        spd=bool(pde.spd),  # type: ignore[attr-defined]
+        dims=len(pde.fields.spatial_shape),  # type: ignore[attr-defined]
+        per_sample=int(getattr(pde, "linear_solves", 1)),
+        family=str(pde.name),  # type: ignore[attr-defined]
+    )

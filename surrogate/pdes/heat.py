@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from omegaconf import DictConfig
 
 from surrogate.errors import UserError
-from surrogate.pdes.base import FieldSpec, Problem
+from surrogate.pdes.base import FAMILIES, FieldSpec, Problem
 from surrogate.pdes.random_fields import SquareBoundary, chebyshev
 
 BOX = (0.5, 0.8)  # half-widths of the outer rectangle in x and y
@@ -193,6 +193,7 @@ class SlotGeometry:
         return np.divide(total, length, out=np.zeros(n2), where=length > 0).reshape(self.n, self.n)
 
 
+@FAMILIES.register("heat")
 class Heat:
     """Random boundary temperature (outer rectangle) and heat flux (slot walls)."""
 
