@@ -10,10 +10,11 @@ from omegaconf import OmegaConf
 
 from surrogate.pdes.base import systems_of
 from surrogate.pdes.darcy import Darcy
-from surrogate.solvers import Systems, build_solver
+from surrogate.solvers import SOLVERS, Systems, build_solver
 from surrogate.solvers.chain import ChainSolver
 from surrogate.solvers.gcrodr import GCRODR
 from surrogate.solvers.gmres import GMRES
+from surrogate.solvers.krylov import KrylovMethod
 from surrogate.solvers.preconditioners import build_preconditioner
 from surrogate.solvers.relaxation import RelaxationBandit
 
@@ -70,6 +71,12 @@ CASES = [
     ("cg", "none"),
     ("cg", "ssor"),
     ("cg", "amg"),
+]
+# Every registered Krylov method is covered, one added later (in its own file) included.
+CASES += [
+    (name, "none")
+    for name, method in SOLVERS.items()
+    if issubclass(method, KrylovMethod) and name not in {case[0] for case in CASES}
 ]
 
 

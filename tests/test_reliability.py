@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MODEL, compose_stage, run_cli
+from conftest import REPO_ROOT, TINY_MODEL, compose_stage, run_cli
 from interruption import interrupt_and_resume
 from test_reproducibility import bytes_without_timings
 
@@ -70,7 +70,10 @@ def copy_dataset(root: Path, tmp_path: Path, name: str = "copy") -> Path:
         ),
         (
             ["generate", "solver=nope"],
-            "error: solver=nope is unknown; choose one of: auto, cg, direct, gcrodr, gcrotmk, gmres",
+            "error: solver=nope is unknown; choose one of: "
+            + ", ".join(
+                sorted(path.stem for path in (REPO_ROOT / "conf" / "solver").glob("*.yaml"))
+            ),
         ),
         (["train", "data=x", "trainer=nope"], "error: trainer=nope is unknown; choose one of: ddp"),
         (

@@ -45,23 +45,6 @@ FACTOR_BYTES_PER_NONZERO = {"superlu": 12, "pardiso": 10}
 SUPERLU_UNSYMMETRIC_FILL = 1.6  # COLAMD on a non-symmetric matrix (Helmholtz at 512: 1.5x)
 FIELD_BYTES_PER_POINT = 80  # random field, faces, rhs, solution, float32 copies of one sample
 SPECTRAL_BYTES_PER_POINT = 240  # wavenumbers, masks, spectra and stages of a spectral solver
-# Krylov vectors of length N each method holds (basis, recycled space, work vectors).
-KRYLOV_VECTORS: dict[str, Callable[[int, int], int]] = {
-    "cg": lambda m, k: 8,
-    "gmres": lambda m, k: m + 8,
-    "gcrodr": lambda m, k: 2 * m + 2 * k + 8,
-    "gcrotmk": lambda m, k: 2 * m + 2 * k + 8,
-}
-# Preconditioner set-up at its peak, bytes per non-zero of A (pyamg's smoothed aggregation:
-# hierarchy, strength matrix, prolongators; ILU(0): its index arrays and triangular factors).
-PRECONDITIONER_BYTES_PER_NONZERO = {
-    "none": 0,
-    "jacobi": 2,
-    "sor": 30,
-    "ssor": 65,
-    "ilu": 150,
-    "amg": 45,
-}
 PROBE_RESOLUTION = 64  # builds every family quickly, and resolves Helmholtz's default waves
 MAX_STEPS = 10**9  # internal time steps per trajectory: days of work even in 1D, surely a typo
 SPATIAL_DIMENSIONS = {"burgers": 1, "darcy3d": 3}  # the others are 2D (until families say so)
@@ -198,16 +181,18 @@ def memory_per_solver(solver: DictConfig, sizes: Sizes) -> dict[str, float]:
     if not sizes.linear:  # the spectral families: no linear system
         return parts
     parts["matrix"] = sizes.nonzeros * MATRIX_BYTES_PER_NONZERO
-    if solver.name == "direct":
+    from surrogate.solvers import SOLVERS
+    from surrogate.solvers.preconditioners import PRECONDITIONERS
+
+    method = SOLVERS.get(solver.name)
+    if not method.preconditioned:  # a direct solve: its factors
         backend, factors = direct_factor_bytes(solver, sizes)
         parts[f"{backend} factors"] = factors
         return parts
-    m, k = int(solver.get("m", 0)), int(solver.get("k", 0))
-    parts[f"{solver.name} vectors"] = KRYLOV_VECTORS[str(solver.name)](m, k) * sizes.points * 8.0
-    preconditioner = str(solver.preconditioner)
-    fill = float(solver.get("ilu_fill_factor", 1.0)) if preconditioner == "ilu" else 1.0
-    parts[f"{preconditioner} preconditioner"] = (
-        PRECONDITIONER_BYTES_PER_NONZERO[preconditioner] * sizes.nonzeros * fill
+    parts[f"{solver.name} vectors"] = method.work_vectors(solver) * sizes.points * 8.0
+    preconditioner = PRECONDITIONERS.get(solver.preconditioner)
+    parts[f"{solver.preconditioner} preconditioner"] = preconditioner.setup_bytes(
+        sizes.nonzeros, solver
     )
     return parts
 

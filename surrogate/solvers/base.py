@@ -114,6 +114,12 @@ class LinearSolver:
         """The method as a (concrete) solver config `cfg` describes it."""
         raise NotImplementedError
 
+    @classmethod
+    def work_vectors(cls, cfg: DictConfig) -> int:
+        """Vectors of length N the method holds at its peak (basis, recycled space, work), for
+        the memory check before generation."""
+        return 8
+
     def new_state(self) -> Any:
         """A fresh recycling state (what a new chain segment starts from)."""
         return None

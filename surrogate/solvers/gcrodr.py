@@ -98,6 +98,10 @@ class GCRODR(KrylovMethod):
         check_recycled(cfg)
 
     @classmethod
+    def work_vectors(cls, cfg: DictConfig) -> int:
+        return 2 * int(cfg.m) + 2 * int(cfg.k) + 8
+
+    @classmethod
     def from_config(cls, cfg: DictConfig, systems: Systems) -> GCRODR:
         return cls(int(cfg.m), int(cfg.k), float(cfg.rtol), int(cfg.maxiter))
 

@@ -30,6 +30,10 @@ class GMRES(KrylovMethod):
         check_restart_length(cfg)
 
     @classmethod
+    def work_vectors(cls, cfg: DictConfig) -> int:
+        return int(cfg.m) + 8
+
+    @classmethod
     def from_config(cls, cfg: DictConfig, systems: Systems) -> GMRES:
         return cls(int(cfg.m), float(cfg.rtol), int(cfg.maxiter))
 

@@ -162,6 +162,8 @@ class Preconditioner:
 
     symmetric: bool = False
     relaxed: bool = False
+    # Set-up at its peak, bytes per non-zero of A (for the memory check before generation).
+    bytes_per_nonzero: float = 0.0
 
     @classmethod
     def build(cls, matrix: sp.csr_matrix, settings: Any, omega: float) -> Apply:
@@ -170,6 +172,10 @@ class Preconditioner:
     @classmethod
     def check(cls, cfg: DictConfig) -> None:
         """Reject bad values of this preconditioner's own settings under `cfg.solver`."""
+
+    @classmethod
+    def setup_bytes(cls, nonzeros: int, settings: Any) -> float:
+        return cls.bytes_per_nonzero * nonzeros
 
 
 PRECONDITIONERS: Registry[type[Preconditioner]] = Registry(
@@ -196,6 +202,7 @@ class NoPreconditioner(Preconditioner):
 @PRECONDITIONERS.register("jacobi")
 class JacobiPreconditioner(Preconditioner):
     symmetric = True
+    bytes_per_nonzero = 2
 
     @classmethod
     def build(cls, matrix: sp.csr_matrix, settings: Any, omega: float) -> Apply:
@@ -214,6 +221,7 @@ def _check_omega(cfg: DictConfig) -> None:
 @PRECONDITIONERS.register("sor")
 class SORPreconditioner(Preconditioner):
     relaxed = True
+    bytes_per_nonzero = 30
 
     @classmethod
     def build(cls, matrix: sp.csr_matrix, settings: Any, omega: float) -> Apply:
@@ -228,6 +236,7 @@ class SORPreconditioner(Preconditioner):
 class SSORPreconditioner(Preconditioner):
     symmetric = True
     relaxed = True
+    bytes_per_nonzero = 65
 
     @classmethod
     def build(cls, matrix: sp.csr_matrix, settings: Any, omega: float) -> Apply:
@@ -240,7 +249,14 @@ class SSORPreconditioner(Preconditioner):
 
 @PRECONDITIONERS.register("ilu")
 class ILUPreconditioner(Preconditioner):
-    """ILU(0) at fill factor 1 and drop 0 (the defaults), SuperLU's ILUTP otherwise."""
+    """ILU(0) at fill factor 1 and drop 0 (the defaults), SuperLU's ILUTP otherwise; its
+    set-up holds the index arrays and triangular factors (times the fill)."""
+
+    bytes_per_nonzero = 150
+
+    @classmethod
+    def setup_bytes(cls, nonzeros: int, settings: Any) -> float:
+        return cls.bytes_per_nonzero * nonzeros * float(settings.ilu_fill_factor)
 
     @classmethod
     def build(cls, matrix: sp.csr_matrix, settings: Any, omega: float) -> Apply:
@@ -265,6 +281,7 @@ class ILUPreconditioner(Preconditioner):
 @PRECONDITIONERS.register("amg")
 class AMGPreconditioner(Preconditioner):
     symmetric = True
+    bytes_per_nonzero = 45  # pyamg's hierarchy, strength matrix and prolongators
 
     @classmethod
     def build(cls, matrix: sp.csr_matrix, settings: Any, omega: float) -> Apply:
