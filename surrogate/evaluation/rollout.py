@@ -27,8 +27,8 @@ from omegaconf import DictConfig
 from surrogate.data.reader import SplitInfo, read_grid, read_solver_stats
 from surrogate.errors import UserError
 from surrogate.evaluation.metrics import LABELS, distribution, per_sample_metrics
+from surrogate.evaluation.outputs import device_timed, write_outputs
 from surrogate.evaluation.report import Section, format_value, markdown_table
-from surrogate.evaluation.run import timed, write_outputs
 from surrogate.training.losses import relative_l2
 from surrogate.training.module import OperatorModule
 
@@ -189,7 +189,7 @@ def run_rollouts(
             bound = blow_up * truth.flatten(1).abs().amax(dim=1)
             if start == 0:  # one-off costs (FFT plans, kernels) out of the timing, as when steady
                 module(static, truth[:, :window])
-            (pred, blown), took = timed(
+            (pred, blown), took = device_timed(
                 device, rollout, module, static, truth[:, :window], horizon, bound
             )
             seconds += took
