@@ -148,6 +148,8 @@ def check_trainer(cfg: DictConfig) -> None:
 
 def check_train(cfg: DictConfig) -> None:
     from surrogate.model_checks import check_model  # it uses this module's require_*
+    from surrogate.training.losses import LOSSES
+    from surrogate.training.optim import OPTIMISERS, SCHEDULERS
 
     check_types(cfg, "train")
     _value(cfg, "data")
@@ -171,14 +173,14 @@ def check_train(cfg: DictConfig) -> None:
     require_float(cfg, "val_fraction", above=0.0, at_most=0.5)
     require_float(cfg, "optim.lr", above=0.0)
     require_float(cfg, "optim.weight_decay", minimum=0.0)
-    require_choice(cfg, "optim.name", ("adam", "adamw"))
-    require_choice(cfg, "scheduler.name", ("none", "cosine", "step", "onecycle"))
+    OPTIMISERS.choose(cfg, "optim.name")
+    SCHEDULERS.choose(cfg, "scheduler.name")
     warmup = require_float(cfg, "scheduler.warmup", minimum=0.0)
     if not warmup < 1.0:
         raise UserError(f"scheduler.warmup={warmup} is a fraction of the steps; it must be < 1")
     require_int(cfg, "scheduler.step_size", minimum=1)
     require_float(cfg, "scheduler.gamma", above=0.0)
-    require_choice(cfg, "loss", ("rel_l2", "h1", "mse"))
+    LOSSES.choose(cfg, "loss")
     precisions = ("32-true", "32", "bf16-mixed", "16-mixed")  # 16-mixed: CUDA only (run.py)
     precision = str(_value(cfg, "trainer.precision"))
     if precision not in precisions:

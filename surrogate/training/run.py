@@ -33,6 +33,7 @@ from surrogate.training.callbacks import EpochLog, RankLog
 from surrogate.training.faults import FaultGuard, interruptible
 from surrogate.training.loggers import build_logger
 from surrogate.training.module import OperatorModule
+from surrogate.training.optim import SCHEDULERS
 from surrogate.training.trainer_config import check_trainer_devices, lightning_configuration_errors
 
 log = logging.getLogger("surrogate.train")
@@ -94,12 +95,7 @@ def _log_effective_settings(cfg: DictConfig, container: dict[str, Any], grid: tu
         log.info("%s on the %s training grid: %s", name, shape, note)
     log.info("model %s: %s", name, ", ".join(f"{k}={v}" for k, v in params.items()))
     optim, schedule = container["optim"], container["scheduler"]
-    detail = {
-        "cosine": f"cosine to 0 per batch, warm-up {schedule['warmup']:.0%} of the steps",
-        "step": f"step x{schedule['gamma']} every {schedule['step_size']} epochs",
-        "onecycle": "one-cycle per batch",
-        "none": "constant",
-    }[schedule["name"]]
+    detail = SCHEDULERS.get(schedule["name"]).describe(schedule)
     log.info(
         "recipe: %s lr=%g weight_decay=%g; schedule %s; %d epochs, batch %d; loss %s; "
         "precision %s; compile %s",
