@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_limits
 
 from surrogate.cli.app import config_dir
-from surrogate.data.chains import sample_rng
+from surrogate.generation.solving import sample_rng
 from surrogate.pdes import build_pde
 from surrogate.pdes.base import systems_of
 from surrogate.solvers import build_solver

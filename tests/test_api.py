@@ -124,7 +124,7 @@ def readme_python_example() -> str:
 
 def test_the_readme_example_runs_as_written(tmp_path, monkeypatch, capsys, one_thread):
     """README's Python API example, after its own generate and train commands (tiny sizes)."""
-    from surrogate.data.generate import generate
+    from surrogate.generation.run import generate
 
     generate(
         compose_stage(

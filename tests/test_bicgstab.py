@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
 
-from surrogate.data.generate import generate
 from surrogate.data.reader import read_split_info
+from surrogate.generation.run import generate
 from surrogate.pdes.darcy import assemble_darcy_skr
 from surrogate.solvers import SOLVERS, Systems, build_solver, check_solver
 from surrogate.solvers.bicgstab import BiCGSTAB

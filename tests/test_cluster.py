@@ -71,7 +71,7 @@ def test_shards_run_as_submitit_jobs_and_a_plain_run_merges_them(tmp_path):
     assert merged.returncode == 0, merged.stderr
     assert "merged 2 samples from data/sharded/train.shard-3-of-4.h5" in merged.stdout
     assert sorted(p.name for p in data.iterdir()) == ["test.h5", "train.h5"]
-    from surrogate.data.generate import generate
+    from surrogate.generation.run import generate
 
     generate(compose_stage("generate", tmp_path / "direct", SMALL))  # the same, unsharded
     for split in ("train", "test"):

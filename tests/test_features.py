@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from surrogate.data.chains import sample_rng
-from surrogate.data.generate import generate
+from surrogate.generation.run import generate
+from surrogate.generation.solving import sample_rng
 from surrogate.pdes import build_pde
 from surrogate.pdes.darcy3d import assemble_diffusion
 from surrogate.pdes.stencil import harmonic_mean

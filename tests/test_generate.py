@@ -10,10 +10,10 @@ import h5py
 import numpy as np
 import pytest
 
-from surrogate.data.generate import generate
-from surrogate.data.lock import dataset_lock
 from surrogate.data.reader import read_solver_stats, read_split_info
 from surrogate.errors import UserError
+from surrogate.generation.lock import dataset_lock
+from surrogate.generation.run import generate
 
 
 def test_dataset_layout_and_solver_statistics(tiny_dataset):

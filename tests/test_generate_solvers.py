@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from interruption import interrupt_and_resume
 
-from surrogate.data.generate import generate
 from surrogate.data.reader import read_solver_stats
+from surrogate.generation.run import generate
 
 BASE = ["pde.resolution=20", "n_train=12", "n_test=0", "seed=3"]
 

@@ -13,7 +13,7 @@ import pytest
 from interruption import interrupt_and_resume
 from test_reproducibility import bytes_without_timings
 
-from surrogate.data.generate import generate
+from surrogate.generation.run import generate
 
 TINY = {
     "heat_transient": ["pde=heat_transient", "pde.resolution=10", "pde.time_steps=4",

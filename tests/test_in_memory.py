@@ -8,9 +8,9 @@ import pytest
 import torch
 from temporal_data import write_temporal_dataset
 
-from surrogate.data.datamodule import FieldDataModule
 from surrogate.data.reader import InMemoryFields
 from surrogate.errors import UserError
+from surrogate.loading.datamodule import FieldDataModule
 
 
 def batches(module: FieldDataModule) -> list[tuple[torch.Tensor, ...]]:

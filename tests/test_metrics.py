@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from surrogate.data.normalizer import ChannelNormalizer, fit_statistics
 from surrogate.evaluation.metrics import (
     LABELS,
     boundary_rmse,
@@ -18,6 +17,7 @@ from surrogate.evaluation.metrics import (
     per_sample_metrics,
     rmse,
 )
+from surrogate.loading.normalizer import ChannelNormalizer, fit_statistics
 from surrogate.training.losses import relative_h1, relative_l2
 
 

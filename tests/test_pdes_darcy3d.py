@@ -103,7 +103,7 @@ def test_grf_3d_is_the_same_field_at_every_resolution_and_varies():
 
 
 def test_generate_through_the_cli_config(tmp_path):
-    from surrogate.data.generate import generate
+    from surrogate.generation.run import generate
 
     overrides = ["pde=darcy3d", "pde.resolution=8", "n_train=4", "n_test=2", "name=x"]
     generate(compose_stage("generate", tmp_path, overrides))

@@ -96,7 +96,7 @@ def test_bad_values_are_user_errors():
 
 
 def test_generate_through_the_cli_config(tmp_path):
-    from surrogate.data.generate import generate
+    from surrogate.generation.run import generate
 
     overrides = ["pde=heat", "pde.resolution=16", "n_train=4", "n_test=2", "name=x"]
     generate(compose_stage("generate", tmp_path, overrides))

@@ -83,7 +83,7 @@ def test_unresolved_wavenumber_warns_or_is_refused(caplog):
 
 
 def test_generate_through_the_cli_config(tmp_path):
-    from surrogate.data.generate import generate
+    from surrogate.generation.run import generate
 
     overrides = ["pde=helmholtz", "pde.resolution=16", "n_train=4", "n_test=2", "name=x"]
     generate(compose_stage("generate", tmp_path, overrides))

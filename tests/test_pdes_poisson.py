@@ -85,7 +85,7 @@ def test_bad_degree_is_a_user_error():
 
 
 def test_generate_through_the_cli_config(tmp_path):
-    from surrogate.data.generate import generate
+    from surrogate.generation.run import generate
 
     cfg = compose_stage(
         "generate",

@@ -26,10 +26,10 @@ from conftest import REPO_ROOT, TINY_MODEL, compose_stage, run_cli
 from interruption import interrupt_and_resume
 from test_reproducibility import bytes_without_timings
 
-from surrogate.data.generate import generate
 from surrogate.data.reader import read_solver_stats, read_split_info
 from surrogate.errors import UserError
 from surrogate.evaluation.run import evaluate
+from surrogate.generation.run import generate
 from surrogate.training.run import train
 
 QUICK_TRAIN = ["loader.num_workers=0", "loader.batch_size=8", *TINY_MODEL]
@@ -369,7 +369,7 @@ def test_a_second_generation_process_is_refused_while_one_writes(tmp_path):
             sys.executable,
             "-c",
             "import sys, time; from pathlib import Path\n"
-            "from surrogate.data.lock import dataset_lock\n"
+            "from surrogate.generation.lock import dataset_lock\n"
             f"with dataset_lock(Path({str(directory)!r})):\n"
             "    print('locked', flush=True); sys.stdin.read()",  # held until killed
         ],

@@ -16,8 +16,8 @@ import pytest
 from conftest import run_cli
 
 from surrogate.data.digest import content_digest, stored_digest
-from surrogate.data.generate import generate
 from surrogate.data.schema import NONDETERMINISTIC_DATASETS
+from surrogate.generation.run import generate
 from surrogate.solvers.preconditioners import PRECONDITIONERS
 
 GENERATE = [

@@ -15,10 +15,10 @@ import torch
 from conftest import TINY_MODEL, compose_stage
 from temporal_data import write_temporal_dataset
 
-from surrogate.data.generate import generate
 from surrogate.data.reader import read_split_info
 from surrogate.evaluation import residual
 from surrogate.evaluation.run import evaluate
+from surrogate.generation.run import generate
 from surrogate.training.run import train
 
 FAMILIES = {

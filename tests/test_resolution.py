@@ -28,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def finer_tiny(tiny_dataset: Path) -> Path:
     """data/tiny_x2: the tiny dataset's 8 test samples on the grid of half its spacing (33x33),
     the same coefficient series (pde.grf.modes=16) evaluated at the finer nodes."""
-    from surrogate.data.generate import generate
+    from surrogate.generation.run import generate
 
     overrides = ["pde.resolution=33", "pde.grf.modes=16", "n_train=0", "n_test=8"]
     generate(compose_stage("generate", tiny_dataset, [*overrides, "name=tiny_x2", "seed=0"]))

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-import surrogate.data.resources as resources
-from surrogate.data.generate import generate
-from surrogate.data.resources import Sizes, memory_needed
+import surrogate.generation.resources as resources
 from surrogate.errors import UserError
+from surrogate.generation.resources import Sizes, memory_needed
+from surrogate.generation.run import generate
 from surrogate.pdes import build_pde
 
 

@@ -13,12 +13,12 @@ from conftest import TINY_MODEL, compose_stage, run_cli
 from temporal_data import write_temporal_dataset
 from torch import nn
 
-from surrogate.data.datamodule import FieldDataModule
-from surrogate.data.normalizer import fit_statistics
-from surrogate.data.temporal import TemporalOptions, WindowDataset
 from surrogate.data.writer import SplitWriter
 from surrogate.errors import UserError
 from surrogate.evaluation.run import evaluate, load_checkpoint
+from surrogate.loading.datamodule import FieldDataModule
+from surrogate.loading.normalizer import fit_statistics
+from surrogate.loading.temporal import TemporalOptions, WindowDataset
 from surrogate.pdes.base import FieldSpec
 from surrogate.solvers.base import SolveResult
 from surrogate.training.module import OperatorModule

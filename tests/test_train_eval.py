@@ -71,7 +71,7 @@ def test_eval_writes_metrics_that_match_a_direct_computation(trained, tiny_datas
 
 
 def test_eval_on_another_resolution_runs(trained, tiny_dataset):
-    from surrogate.data.generate import generate
+    from surrogate.generation.run import generate
 
     generate(
         compose_stage(

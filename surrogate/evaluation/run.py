@@ -273,7 +273,13 @@ def _residual(
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Measure one checkpoint (`ckpt`: a file or a run directory) into the run directory."""
+    """Check the config, then measure one checkpoint (`evaluate_checked`)."""
     check_eval(cfg)
+    return evaluate_checked(cfg)
+
+
+def evaluate_checked(cfg: DictConfig) -> dict[str, Any]:
+    """Measure one checkpoint (`ckpt`: a file or a run directory) into the run directory, for
+    a config `check_eval` has passed."""
     ckpt = resolve_checkpoint(Path(cfg.ckpt), str(cfg.ckpt_name))
     return evaluate_checkpoint(cfg, ckpt, Path(cfg.paths.output_dir))

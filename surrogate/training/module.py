@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from surrogate.data.normalizer import ChannelNormalizer
+from surrogate.loading.normalizer import ChannelNormalizer
 from surrogate.models import build_model
 from surrogate.training.losses import LOSSES, relative_l2
 from surrogate.training.optim import OPTIMISERS, SCHEDULERS

@@ -6,7 +6,7 @@ train and validation samples take at most `memory_fraction` of the available RAM
 in the main process, several times faster than reading samples from HDF5 in workers.
 
 Time-dependent datasets are split by trajectory, never by time step, and served as windows
-(surrogate/data/temporal.py): training samples unroll `temporal.unroll` steps; validation
+(surrogate/loading/temporal.py): training samples unroll `temporal.unroll` steps; validation
 samples roll each held-out trajectory from its first window to its end
 (`temporal.validate=rollout`, as eval scores it) or predict one step (`one_step`).
 """
@@ -30,10 +30,10 @@ from surrogate.data.reader import (
     read_split_info,
     split_bytes,
 )
-from surrogate.data.sampler import EpochShuffle
 from surrogate.data.schema import split_filename
-from surrogate.data.temporal import TemporalOptions, WindowDataset
 from surrogate.errors import UserError
+from surrogate.loading.sampler import EpochShuffle
+from surrogate.loading.temporal import TemporalOptions, WindowDataset
 
 log = logging.getLogger("surrogate.train")
 IN_MEMORY = ("auto", "host", "device", "lazy")

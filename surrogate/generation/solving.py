@@ -12,7 +12,6 @@ import math
 import multiprocessing as mp
 import os
 import queue
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -216,10 +215,3 @@ def _send(results, message: object, parent: int) -> bool:
             continue
     results.cancel_join_thread()
     return False
-
-
-def timed(function, *args):
-    """(result, seconds) of a call."""
-    start = time.perf_counter()
-    result = function(*args)
-    return result, time.perf_counter() - start

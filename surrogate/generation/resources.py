@@ -295,7 +295,7 @@ def _check_steps(cfg: DictConfig, pde: object) -> None:
     intervals = pde.fields.time_steps - 1  # type: ignore[attr-defined]
     steps = intervals * record_dt / max_dt
     if steps <= MAX_STEPS and hasattr(pde, "step_size"):
-        from surrogate.data.chains import sample_rng
+        from surrogate.generation.solving import sample_rng
 
         split = next(s for s in SPLITS if int(cfg[f"n_{s}"]) > 0)
         initial = pde.initial(sample_rng(int(cfg.seed), split, 0))  # type: ignore[attr-defined]
