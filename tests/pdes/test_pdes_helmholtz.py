@@ -14,8 +14,8 @@ from surrogate.errors import UserError
 from surrogate.pdes.darcy import interior_points
 from surrogate.pdes.helmholtz import Helmholtz, assemble_helmholtz
 from tests.conftest import compose_stage
-from tests.test_darcy import coefficient, exact_u
-from tests.test_darcy import forcing as darcy_forcing
+from tests.pdes.test_darcy import coefficient, exact_u
+from tests.pdes.test_darcy import forcing as darcy_forcing
 
 K = 7.0
 

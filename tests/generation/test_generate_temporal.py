@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 from interruption import interrupt_and_resume
-from test_reproducibility import bytes_without_timings
+from split_files import bytes_without_timings
 
 from surrogate.generation.run import generate
 

@@ -5,24 +5,11 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from split_files import GRID, write, writer
 
 from surrogate.data.writer import SplitWriter
 from surrogate.pdes.base import FieldSpec
 from surrogate.solvers.base import SolveResult
-
-SPEC = FieldSpec(("a",), ("u",), (4, 4))
-GRID = {"x": np.arange(4.0), "y": np.arange(4.0)}
-
-
-def writer(path, config="cfg-1"):
-    return SplitWriter(
-        path, 6, SPEC, GRID, attrs={"name": "t", "split": "train", "pde": "p", "config": config}
-    )
-
-
-def write(w, index):
-    result = SolveResult(np.zeros(16), 3, 4, 0.1, 1e-9, True)
-    w.write(index, np.full((1, 4, 4), index), np.full((1, 4, 4), -index), {}, result)
 
 
 def test_interrupted_split_resumes_the_missing_samples_only(tmp_path):

@@ -24,7 +24,7 @@ import pytest
 import torch
 from conftest import REPO_ROOT, TINY_MODEL, compose_stage, run_cli
 from interruption import interrupt_and_resume
-from test_reproducibility import bytes_without_timings
+from split_files import bytes_without_timings
 
 from surrogate.data.reader import read_solver_stats, read_split_info
 from surrogate.errors import UserError
@@ -447,7 +447,7 @@ import os, sys
 import numpy as np
 from pathlib import Path
 sys.path.insert(0, {tests!r})
-from test_writer import writer, write
+from split_files import writer, write
 w = writer(Path({path!r}))
 for i in (0, 1):
     write(w, i)
@@ -460,10 +460,10 @@ os._exit(9)
 
 def test_samples_count_as_done_only_once_flushed_and_the_final_name_only_when_complete(tmp_path):
     path = tmp_path / "train.h5"
-    code = CRASH.format(tests=str(Path(__file__).parent), path=str(path))
+    code = CRASH.format(tests=str(Path(__file__).resolve().parents[1]), path=str(path))
     assert subprocess.run([sys.executable, "-c", code]).returncode == 9
     assert not path.exists()
-    from test_writer import writer
+    from split_files import writer
 
     resumed = writer(path)
     assert resumed.pending() == [2, 3, 4, 5]
@@ -473,7 +473,7 @@ def test_samples_count_as_done_only_once_flushed_and_the_final_name_only_when_co
 
 
 def test_a_crash_before_the_rename_leaves_only_the_partial_file(tmp_path, monkeypatch):
-    from test_writer import write, writer
+    from split_files import write, writer
 
     w = writer(tmp_path / "train.h5")
     for i in range(6):

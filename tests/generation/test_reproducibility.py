@@ -14,9 +14,9 @@ import h5py
 import numpy as np
 import pytest
 from conftest import run_cli
+from split_files import bytes_without_timings
 
 from surrogate.data.digest import content_digest, stored_digest
-from surrogate.data.schema import NONDETERMINISTIC_DATASETS
 from surrogate.generation.run import generate
 from surrogate.solvers.preconditioners import PRECONDITIONERS
 
@@ -38,15 +38,6 @@ TIMING_KEYS = {
     "checkpoint",
 }
 RUN_DIR = re.compile(r"^\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d-\d{6}$")
-
-
-def bytes_without_timings(path: Path) -> bytes:
-    data = bytearray(path.read_bytes())
-    with h5py.File(path) as file:
-        for name in NONDETERMINISTIC_DATASETS:
-            offset, size = file[name].id.get_offset(), file[name].id.get_storage_size()
-            data[offset : offset + size] = bytes(size)
-    return bytes(data)
 
 
 def printed_digests(stdout: str) -> dict[str, str]:
