@@ -157,7 +157,6 @@ def check_train(cfg: DictConfig) -> None:
     if seed >= 2**32:  # numpy's and Lightning's generators take 32-bit seeds
         raise UserError(f"seed={seed} must be < 2^32 = {2**32}")
     check_trainer(cfg)
-    check_model(cfg)
     require_int(cfg, "loader.batch_size", minimum=1)
     loaders = require_int(cfg, "loader.num_workers", minimum=0)
     if loaders * LOADER_PROCESS_BYTES * SAFETY > available_memory():
@@ -197,6 +196,7 @@ def check_train(cfg: DictConfig) -> None:
         raise UserError(
             f"ckpt_path={ckpt_path} does not exist; pass a <run_dir>/checkpoints/last.ckpt"
         )
+    check_model(cfg)  # last: the models' own checks import them (and torch)
 
 
 def require_bool(cfg: DictConfig, key: str) -> bool:
