@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from surrogate.pdes import build_pde
 from surrogate.pdes.base import PDEFamily, systems_of
-from surrogate.pdes.temporal import TimeDependentFamily, is_time_dependent
+from surrogate.pdes.temporal import TimeDependentFamily
 from surrogate.solvers import build_solver, resolve_sort
 from surrogate.solvers.base import SolveResult
 from surrogate.solvers.sorts import SORTS
@@ -97,8 +97,7 @@ def solve_chain(cfg: DictConfig, split: str, segments: list[list[int]]) -> Itera
     """
     pde = build_pde(cfg.pde)
     seed = int(cfg.seed)
-    temporal = is_time_dependent(pde)
-    solves = pde.linear_solves if temporal else 1  # systems per sample
+    solves = pde.linear_solves  # systems per sample
     # No systems (spectral families): no solver. The solver is built before the thread limits
     # are set, so that they also reach the libraries it loads (MKL for PARDISO).
     solver = (
@@ -116,22 +115,15 @@ def solve_chain(cfg: DictConfig, split: str, segments: list[list[int]]) -> Itera
             for position, segment in enumerate(segments):
                 if solver is not None and position > 0:
                     solver.restart(segment_rng(seed, split, segment), len(segment) * solves)
-                for index in segment:
-                    if temporal:
-                        trajectory = pde.simulate(sample_rng(seed, split, index), solver)
-                        yield SolvedSample(
-                            index,
-                            trajectory.inputs,
-                            trajectory.states,
-                            trajectory.params,
-                            trajectory.result,
-                        )
-                        continue
-                    problem = pde.problem(sample_rng(seed, split, index))
-                    result = solver.solve(problem.matrix, problem.rhs)
-                    outputs = pde.solution_fields(result.x)
-                    result.x = np.empty(0)  # the solution travels as `outputs` only
-                    yield SolvedSample(index, problem.inputs, outputs, problem.params, result)
+                for index in segment:  # steady or time-dependent: the same call
+                    trajectory = pde.simulate(sample_rng(seed, split, index), solver)
+                    yield SolvedSample(
+                        index,
+                        trajectory.inputs,
+                        trajectory.states,
+                        trajectory.params,
+                        trajectory.result,
+                    )
     finally:
         if solver is not None:
             solver.close()

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from surrogate.errors import UserError
 from surrogate.pdes import skr_reference
-from surrogate.pdes.base import FAMILIES, FieldSpec, Problem
+from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
 from surrogate.pdes.coefficients import RandomCoefficient
 from surrogate.pdes.random_fields import sample_grf
 from surrogate.pdes.stencil import assemble_stencil, harmonic_mean  # noqa: F401 (re-exported)
@@ -64,7 +64,7 @@ def assemble_darcy_skr(
 
 
 @FAMILIES.register("darcy")
-class Darcy:
+class Darcy(SteadyFamily):
     """Random-coefficient Darcy flow: parameters from a seed, systems from parameters."""
 
     name = "darcy"

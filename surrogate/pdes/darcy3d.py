@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from omegaconf import DictConfig
 
-from surrogate.pdes.base import FAMILIES, FieldSpec, Problem
+from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
 from surrogate.pdes.coefficients import RandomCoefficient
 from surrogate.pdes.darcy import interior_points
 from surrogate.pdes.random_fields import sample_grf_3d
@@ -33,7 +33,7 @@ def assemble_diffusion(
 
 
 @FAMILIES.register("darcy3d")
-class Darcy3D:
+class Darcy3D(SteadyFamily):
     """Random-coefficient Darcy flow in the unit cube."""
 
     name = "darcy3d"

@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from omegaconf import DictConfig
 
 from surrogate.errors import UserError
-from surrogate.pdes.base import FAMILIES, FieldSpec, Problem
+from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
 from surrogate.pdes.random_fields import SquareBoundary, chebyshev
 
 BOX = (0.5, 0.8)  # half-widths of the outer rectangle in x and y
@@ -194,7 +194,7 @@ class SlotGeometry:
 
 
 @FAMILIES.register("heat")
-class Heat:
+class Heat(SteadyFamily):
     """Random boundary temperature (outer rectangle) and heat flux (slot walls)."""
 
     name = "heat"

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from omegaconf import DictConfig
 
 from surrogate.errors import UserError
-from surrogate.pdes.base import FAMILIES, FieldSpec, Problem
+from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
 from surrogate.pdes.darcy import assemble_darcy, interior_points
 from surrogate.pdes.random_fields import SquareBoundary
 
@@ -48,7 +48,7 @@ def laplacian(n: int) -> sp.csr_matrix:
 
 
 @FAMILIES.register("poisson")
-class Poisson:
+class Poisson(SteadyFamily):
     """Random smooth forcing and boundary data; the matrix is the same for every sample."""
 
     name = "poisson"
