@@ -47,7 +47,6 @@ FIELD_BYTES_PER_POINT = 80  # random field, faces, rhs, solution, float32 copies
 SPECTRAL_BYTES_PER_POINT = 240  # wavenumbers, masks, spectra and stages of a spectral solver
 PROBE_RESOLUTION = 64  # builds every family quickly, and resolves Helmholtz's default waves
 MAX_STEPS = 10**9  # internal time steps per trajectory: days of work even in 1D, surely a typo
-SPATIAL_DIMENSIONS = {"burgers": 1, "darcy3d": 3}  # the others are 2D (until families say so)
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,9 @@ def check_grid(cfg: DictConfig) -> None:
     if not cfg.check_resources:
         return
     key, value = _grid_key(cfg)
-    dims = SPATIAL_DIMENSIONS.get(str(cfg.pde.name), 2)
+    from surrogate.pdes import FAMILIES
+
+    dims = FAMILIES.get(cfg.pde.name).dimensions  # the class's: the family is not built yet
 
     def fields(size: int) -> dict[str, float]:
         return {"one sample's fields alone": size**dims * FIELD_BYTES_PER_POINT}

@@ -84,6 +84,7 @@ class PDEFamily(Protocol):
     spd: bool
     symmetric: bool
     linear_solves: int  # 1 (`SteadyFamily`)
+    dimensions: int  # spatial dimensions, a class attribute (read before the family is built)
 
     @property
     def fields(self) -> FieldSpec: ...
@@ -115,6 +116,7 @@ class SteadyFamily:
     generator's one call for steady and time-dependent families alike (`Trajectory`)."""
 
     linear_solves = 1
+    dimensions = 2  # spatial dimensions, known before the family is built (3D: Darcy3D)
 
     def simulate(self, rng: np.random.Generator, solver: ChainSolver) -> Trajectory:
         """Sample from `rng`, assemble and solve the system; the solution travels as `states`."""

@@ -55,6 +55,7 @@ class Burgers(SpectralFamily):
     """Random initial condition, fixed viscosity; a trajectory of u."""
 
     name = "burgers"
+    dimensions = 1
 
     def __init__(self, cfg: DictConfig) -> None:
         root = pde_root(cfg)

@@ -37,6 +37,7 @@ class Darcy3D(SteadyFamily):
     """Random-coefficient Darcy flow in the unit cube."""
 
     name = "darcy3d"
+    dimensions = 3
     spd = True
     symmetric = True
 

@@ -51,6 +51,7 @@ class HeatTransient:
     """Random conductivity and initial temperature; a trajectory of implicit steps."""
 
     name = "heat_transient"
+    dimensions = 2
     spd = True
     symmetric = True
 

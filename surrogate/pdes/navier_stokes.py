@@ -36,6 +36,7 @@ class NavierStokes(SpectralFamily):
     """Random initial vorticity, fixed forcing and viscosity; a trajectory of vorticity fields."""
 
     name = "navier_stokes"
+    dimensions = 2
 
     def __init__(self, cfg: DictConfig) -> None:
         root = pde_root(cfg)

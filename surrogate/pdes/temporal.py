@@ -35,6 +35,7 @@ class TimeDependentFamily(Protocol):
     spd: bool
     symmetric: bool
     linear_solves: int
+    dimensions: int  # spatial dimensions, a class attribute (read before the family is built)
 
     @property
     def fields(self) -> FieldSpec: ...

@@ -49,6 +49,7 @@ def build_generate_option(group: str, option: str, cfg) -> None:
     if group == "pde":
         pde = build_pde(cfg.pde)
         assert isinstance(pde, FAMILIES.get(option)) and pde.fields.output_shape
+        assert pde.dimensions == len(pde.fields.spatial_shape)
     darcy = systems_of(build_pde(cfg.pde)) if group != "pde" else systems_of(pde)
     if group == "solver":
         assert SOLVERS.get(option) is not None
