@@ -114,6 +114,8 @@ def krylov(
         "maxiter": maxiter,
         "preconditioner": preconditioner,
         "omega": omega if preconditioner in ("sor", "ssor") else 1.0,
+        "ilu_fill_factor": 1.0,  # ILU(0), as conf/solver/*.yaml
+        "ilu_drop_tol": 0.0,
         "reuse_preconditioner": 0,
         "warm_start": False,
         "fallback": False,
