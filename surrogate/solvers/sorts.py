@@ -46,6 +46,28 @@ class Sort:
 SORTS: Registry[type[Sort]] = Registry("sort", "surrogate.solvers")
 
 
+@SORTS.register("auto")
+class AutoOrder(Sort):
+    """`none` where the solver gains nothing from the order (and for families without linear
+    systems), else `greedy` up to `sort.greedy_max` samples and `GREEDY_MEMORY_LIMIT` bytes of
+    features for the split, `binned` above."""
+
+    @classmethod
+    def check(cls, cfg: DictConfig) -> None:
+        require_int(cfg, "sort.greedy_max", minimum=0)
+        _check_binned(cfg)
+
+    @classmethod
+    def concrete(cls, cfg: DictConfig, systems: Systems, n: int, feature_bytes: int) -> DictConfig:
+        sort = cfg.sort
+        if systems.per_sample == 0 or not gains_from_order(concrete_solver(cfg.solver, systems)):
+            return OmegaConf.create({"name": "none"})
+        if n <= int(sort.greedy_max) and feature_bytes <= GREEDY_MEMORY_LIMIT:
+            return OmegaConf.create({"name": "greedy"})
+        settings = {key: sort[key] for key in ("dims", "curve_dims", "bin_size")}
+        return OmegaConf.create({"name": "binned", **settings})
+
+
 @SORTS.register("none")
 class IndexOrder(Sort):
     """Sample-index order."""
@@ -93,25 +115,3 @@ class BinnedOrder(Sort):
         reducer = FeatureReducer(width, int(sort.dims), seed)
         reduced = np.stack([reducer(features(i)) for i in range(n)])
         return binned_order(reduced, int(sort.bin_size))
-
-
-@SORTS.register("auto")
-class AutoOrder(Sort):
-    """`none` where the solver gains nothing from the order (and for families without linear
-    systems), else `greedy` up to `sort.greedy_max` samples and `GREEDY_MEMORY_LIMIT` bytes of
-    features for the split, `binned` above."""
-
-    @classmethod
-    def check(cls, cfg: DictConfig) -> None:
-        require_int(cfg, "sort.greedy_max", minimum=0)
-        _check_binned(cfg)
-
-    @classmethod
-    def concrete(cls, cfg: DictConfig, systems: Systems, n: int, feature_bytes: int) -> DictConfig:
-        sort = cfg.sort
-        if systems.per_sample == 0 or not gains_from_order(concrete_solver(cfg.solver, systems)):
-            return OmegaConf.create({"name": "none"})
-        if n <= int(sort.greedy_max) and feature_bytes <= GREEDY_MEMORY_LIMIT:
-            return OmegaConf.create({"name": "greedy"})
-        settings = {key: sort[key] for key in ("dims", "curve_dims", "bin_size")}
-        return OmegaConf.create({"name": "binned", **settings})
