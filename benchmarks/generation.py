@@ -47,7 +47,7 @@ from hydra import compose, initialize_config_dir
 from threadpoolctl import threadpool_limits
 
 from surrogate.cli.app import config_dir
-from surrogate.data.chains import sample_rng
+from surrogate.generation.solving import sample_rng
 from surrogate.pdes import build_pde
 from surrogate.solvers.sorting import greedy_order
 

@@ -102,7 +102,7 @@ def synchronize(device: torch.device) -> None:
 
 def loader_rates(dataset_dir: Path, batch: int, device: torch.device) -> list[dict]:
     """Samples/s of one epoch of the train loader per data mode, batches moved to `device`."""
-    from surrogate.data.datamodule import FieldDataModule
+    from surrogate.loading.datamodule import FieldDataModule
 
     class Attached:  # what the datamodule reads of a Trainer: the processes and the device
         world_size = 1

@@ -1,4 +1,4 @@
-"""Memory estimate of `surrogate generate` (surrogate/data/resources.py) against measurement.
+"""Memory estimate of `surrogate generate` (surrogate/generation/resources.py) against measurement.
 
 For each configuration one sample is generated in a fresh process (workers=1, n_train=1,
 check_resources=false, fallback off so that only the configured solver runs); the process's
@@ -47,13 +47,14 @@ cfg = compose_stage("generate", Path(sys.argv[2]), ["n_train=1", "n_test=0", "wo
     "check_resources=false", *overrides])
 if "solver=direct" not in overrides and any(o.startswith("solver=") for o in overrides):
     cfg.solver.fallback = False
-from surrogate.data.generate import generate
-from surrogate.data.chains import solve_order
-from surrogate.data.resources import Sizes, memory_needed
+from surrogate.generation.run import generate
+from surrogate.generation.solving import solve_order
+from surrogate.generation.resources import Sizes, memory_needed
 from surrogate.pdes import build_pde
-from surrogate.solvers import resolve_auto
+from surrogate.pdes.base import systems_of
+from surrogate.solvers import concrete_solver
 pde = build_pde(cfg.pde)
-solver = resolve_auto(cfg.solver, pde) if cfg.solver.name == "auto" else cfg.solver
+solver = concrete_solver(cfg.solver, systems_of(pde))
 estimate = sum(memory_needed(cfg, solver, Sizes.of(cfg, pde)).values())
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()

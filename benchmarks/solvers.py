@@ -33,8 +33,9 @@ from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_limits
 
 from surrogate.cli.app import config_dir
-from surrogate.data.chains import sample_rng
+from surrogate.generation.solving import sample_rng
 from surrogate.pdes import build_pde
+from surrogate.pdes.base import systems_of
 from surrogate.solvers import build_solver
 from surrogate.solvers.direct import pardiso_available
 from surrogate.solvers.sorting import greedy_order
@@ -91,7 +92,8 @@ def pde_config(overrides: list[str]) -> DictConfig:
 def run(cfg: DictConfig, solver: dict, problems: list, order: np.ndarray) -> Run:
     """Solve `problems` in `order` as one chain; seconds include preconditioner set-up."""
     pde = build_pde(cfg.pde)
-    chain = build_solver(OmegaConf.create(solver), pde, np.random.default_rng(0), len(order))
+    systems = systems_of(pde)
+    chain = build_solver(OmegaConf.create(solver), systems, np.random.default_rng(0), len(order))
     seconds, iterations, converged, at_cap, worst = 0.0, 0, 0, 0, 0.0
     for index in order:
         result = chain.solve(problems[index].matrix, problems[index].rhs)
@@ -112,6 +114,8 @@ def krylov(
         "maxiter": maxiter,
         "preconditioner": preconditioner,
         "omega": omega if preconditioner in ("sor", "ssor") else 1.0,
+        "ilu_fill_factor": 1.0,  # ILU(0), as conf/solver/*.yaml
+        "ilu_drop_tol": 0.0,
         "reuse_preconditioner": 0,
         "warm_start": False,
         "fallback": False,
@@ -344,7 +348,7 @@ def scipy_table(family: str, n_systems: int, rtol: float, preconditioners: list[
     """Our GMRES(40) against scipy.sparse.linalg.gmres(restart=40), same systems and M."""
     import scipy.sparse.linalg as spla
 
-    from surrogate.solvers.gmres import gmres
+    from surrogate.solvers.gmres import GMRES
     from surrogate.solvers.preconditioners import build_preconditioner
 
     cfg = pde_config(FAMILIES[family])
@@ -362,7 +366,7 @@ def scipy_table(family: str, n_systems: int, rtol: float, preconditioners: list[
             a, b = problem.matrix, problem.rhs
             apply = build_preconditioner(pc, a, omega=1.5)
             start = time.perf_counter()
-            x, _, _ = gmres(a, b, np.zeros_like(b), apply, 40, rtol, 20000)
+            x = GMRES(40, rtol, 20000).solve(a, b, np.zeros_like(b), apply, None).x
             ours += time.perf_counter() - start
             inverse = spla.LinearOperator(a.shape, matvec=apply, dtype=np.float64)
             start = time.perf_counter()
@@ -416,7 +420,7 @@ def fastest_table(family: str, resolution: int, n_systems: int, rtol: float) -> 
             index_order,
         )
         strategies["direct (PARDISO, analysis reused along the chain)"] = (
-            {"name": "direct", "rtol": rtol, "backend": "pardiso"},
+            {"name": "direct", "rtol": rtol, "backend": "pardiso", "reuse_analysis": True},
             order,
         )
     if not pde.spd:

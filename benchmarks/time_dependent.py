@@ -19,7 +19,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from surrogate.cli.app import config_dir
-from surrogate.data.chains import solve_chain, solve_order
+from surrogate.generation.solving import solve_chain, solve_order
 from surrogate.pdes import build_pde
 
 FAMILIES = {

@@ -108,17 +108,9 @@ def check_generate(cfg: DictConfig) -> None:
     require_bool(cfg, "overwrite")
     require_bool(cfg, "check_resources")
     require_directory(cfg, "paths.data_dir")
-    sort = require_choice(cfg, "sort.name", ("auto", "none", "greedy", "binned"))
-    if sort == "auto":
-        require_int(cfg, "sort.greedy_max", minimum=0)
-    if sort in ("auto", "binned"):
-        require_int(cfg, "sort.dims", minimum=1)
-        require_int(cfg, "sort.bin_size", minimum=1)
-        curve = require_int(cfg, "sort.curve_dims", minimum=1)
-        if curve != 2:
-            raise UserError(
-                f"sort.curve_dims={curve}: only the 2D Hilbert curve is implemented; use 2"
-            )
+    from surrogate.solvers.sorts import SORTS  # the sorts own their checks
+
+    SORTS.choose(cfg, "sort.name").check(cfg)
 
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
@@ -156,6 +148,8 @@ def check_trainer(cfg: DictConfig) -> None:
 
 def check_train(cfg: DictConfig) -> None:
     from surrogate.model_checks import check_model  # it uses this module's require_*
+    from surrogate.training.losses import LOSSES
+    from surrogate.training.optim import OPTIMISERS, SCHEDULERS
 
     check_types(cfg, "train")
     _value(cfg, "data")
@@ -163,7 +157,6 @@ def check_train(cfg: DictConfig) -> None:
     if seed >= 2**32:  # numpy's and Lightning's generators take 32-bit seeds
         raise UserError(f"seed={seed} must be < 2^32 = {2**32}")
     check_trainer(cfg)
-    check_model(cfg)
     require_int(cfg, "loader.batch_size", minimum=1)
     loaders = require_int(cfg, "loader.num_workers", minimum=0)
     if loaders * LOADER_PROCESS_BYTES * SAFETY > available_memory():
@@ -179,14 +172,14 @@ def check_train(cfg: DictConfig) -> None:
     require_float(cfg, "val_fraction", above=0.0, at_most=0.5)
     require_float(cfg, "optim.lr", above=0.0)
     require_float(cfg, "optim.weight_decay", minimum=0.0)
-    require_choice(cfg, "optim.name", ("adam", "adamw"))
-    require_choice(cfg, "scheduler.name", ("none", "cosine", "step", "onecycle"))
+    OPTIMISERS.choose(cfg, "optim.name")
+    SCHEDULERS.choose(cfg, "scheduler.name")
     warmup = require_float(cfg, "scheduler.warmup", minimum=0.0)
     if not warmup < 1.0:
         raise UserError(f"scheduler.warmup={warmup} is a fraction of the steps; it must be < 1")
     require_int(cfg, "scheduler.step_size", minimum=1)
     require_float(cfg, "scheduler.gamma", above=0.0)
-    require_choice(cfg, "loss", ("rel_l2", "h1", "mse"))
+    LOSSES.choose(cfg, "loss")
     precisions = ("32-true", "32", "bf16-mixed", "16-mixed")  # 16-mixed: CUDA only (run.py)
     precision = str(_value(cfg, "trainer.precision"))
     if precision not in precisions:
@@ -203,6 +196,7 @@ def check_train(cfg: DictConfig) -> None:
         raise UserError(
             f"ckpt_path={ckpt_path} does not exist; pass a <run_dir>/checkpoints/last.ckpt"
         )
+    check_model(cfg)  # last: the models' own checks import them (and torch)
 
 
 def require_bool(cfg: DictConfig, key: str) -> bool:

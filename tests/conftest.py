@@ -42,7 +42,7 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """data/tiny: Darcy 16x16, 24 train and 8 test samples. Returns the project root it is under."""
-    from surrogate.data.generate import generate
+    from surrogate.generation.run import generate
 
     root = tmp_path_factory.mktemp("tiny")
     cfg = compose_stage(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import h5py
-from test_reproducibility import bytes_without_timings
+from split_files import bytes_without_timings
 
 from surrogate.data.digest import stored_digest
 

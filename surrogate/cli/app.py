@@ -7,23 +7,14 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
 from surrogate.cli.config_errors import composed, composition_errors_as_one_line
+from surrogate.cli.configs import config_dir
 from surrogate.errors import UserError
-
-
-def config_dir() -> str:
-    """The `conf/` directory: the repository's in a source checkout, the packaged copy in a wheel."""
-    package_dir = Path(__file__).resolve().parent.parent
-    for candidate in (package_dir.parent / "conf", package_dir / "conf"):
-        if (candidate / "train.yaml").is_file():
-            return str(candidate)
-    raise RuntimeError(f"surrogate's conf/ directory is missing next to {package_dir}")
 
 
 def stage_app(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:

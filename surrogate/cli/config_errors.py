@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
+from surrogate.cli.configs import config_dir
+
 FULL_ERROR = "HYDRA_FULL_ERROR"
 _composing = False
 
@@ -78,8 +80,6 @@ def describe(error: HydraException, stage: str) -> str:
 
 def stage_groups(stage: str) -> list[str]:
     """The config groups a stage's config is composed of (model, trainer, ...)."""
-    from surrogate.cli.app import config_dir  # app imports this module
-
     defaults = OmegaConf.load(os.path.join(config_dir(), f"{stage}.yaml")).get("defaults", [])
     return [
         str(next(iter(entry)))

@@ -105,15 +105,15 @@ def _print_comparison(
 @stage_app("eval")
 def main(cfg: DictConfig) -> float | None:
     check_eval(cfg)  # before the heavy imports, so bad input fails at once
-    from surrogate.evaluation.compare import compare, is_comparison
-    from surrogate.evaluation.run import evaluate
+    from surrogate.evaluation.compare import compare_checked, is_comparison
+    from surrogate.evaluation.run import evaluate_checked
 
     if is_comparison(Path(cfg.ckpt)):
-        rows, configs = compare(cfg)
+        rows, configs = compare_checked(cfg)
         _print_comparison(rows, configs, cfg.paths.output_dir)
         errors = [row["rel_l2"] for row in rows if row["rel_l2"] is not None]
         return min(errors, default=None)
-    metrics = evaluate(cfg)
+    metrics = evaluate_checked(cfg)
     _print_metrics(metrics, cfg.paths.output_dir)
     return metrics["rel_l2"]
 

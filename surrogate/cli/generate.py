@@ -15,9 +15,9 @@ from surrogate.cli.app import stage_app
 @stage_app("generate")
 def main(cfg: DictConfig) -> None:
     check_generate(cfg)  # before the heavy imports, so bad input fails at once
-    from surrogate.data.generate import generate
+    from surrogate.generation.run import generate_checked
 
-    summaries = generate(cfg)
+    summaries = generate_checked(cfg)  # the checks that need the family, then the work
     table = Table(
         title=f"dataset {cfg.paths.data_dir}/{cfg.name} ({cfg.solver.name}, sort={cfg.sort.name})"
     )

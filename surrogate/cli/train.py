@@ -11,9 +11,9 @@ from surrogate.cli.app import stage_app
 @stage_app("train")
 def main(cfg: DictConfig) -> float:
     check_train(cfg)  # before the heavy imports, so bad input fails at once
-    from surrogate.training.run import train
+    from surrogate.training.run import train_checked
 
-    return train(cfg)["best_val_rel_l2"]
+    return train_checked(cfg)["best_val_rel_l2"]
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from surrogate.data.disk import error_number
 from surrogate.data.formats.neuraloperator import open_neuraloperator
 from surrogate.data.formats.pdebench import open_pdebench
 from surrogate.data.formats.source import ReadOptions, Source, block_size
@@ -35,6 +34,7 @@ from surrogate.data.formats.the_well import open_the_well
 from surrogate.data.schema import SPLITS, split_filename
 from surrogate.data.writer import SplitWriter
 from surrogate.errors import UserError
+from surrogate.generation.disk import error_number
 from surrogate.solvers.base import SolveResult
 
 FORMATS: dict[str, Callable[[Path, ReadOptions, ExitStack], Source]] = {

@@ -98,9 +98,15 @@ def _residual_mean(entry: dict[str, Any]) -> float | None:
 
 
 def compare(cfg: DictConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Evaluate every run under `cfg.ckpt`; writes comparison.csv, comparison_configs.csv and
-    comparison.md; returns the per-run rows and the per-configuration ones."""
+    """Check the config, then evaluate every run under `cfg.ckpt` (`compare_checked`)."""
     check_eval(cfg)
+    return compare_checked(cfg)
+
+
+def compare_checked(cfg: DictConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Evaluate every run under `cfg.ckpt` (a config `check_eval` has passed); writes
+    comparison.csv, comparison_configs.csv and comparison.md; returns the per-run rows and the
+    per-configuration ones."""
     root = Path(cfg.ckpt)
     out_dir = Path(cfg.paths.output_dir)
     rows = []

@@ -5,7 +5,7 @@ For a sample with linear system A(a) u = b, the relative residual of a predicted
     r(û) = ‖A(a) û − b‖₂ / ‖b‖₂
 
 computed on the test grid in float64. A dataset made by `surrogate generate` stores the config
-that made it, and sample i depends only on (seed, split, i) (surrogate/data/chains.py
+that made it, and sample i depends only on (seed, split, i) (surrogate/generation/solving.py
 `sample_rng`), so each test sample is re-drawn and its system assembled again; the re-drawn
 inputs must equal the stored ones (else the family's code changed since the data was made, and no
 residual is given). The family's `solution_vector` maps predicted output fields back to the
@@ -32,11 +32,11 @@ from omegaconf import OmegaConf
 from scipy.stats import spearmanr
 from torch.utils.data import DataLoader
 
-from surrogate.data.chains import SPLIT_CODES, sample_rng
 from surrogate.data.reader import FieldDataset, SplitInfo
 from surrogate.errors import UserError
 from surrogate.evaluation.metrics import distribution
 from surrogate.evaluation.report import Section, format_value, markdown_table
+from surrogate.generation.solving import SPLIT_CODES, sample_rng
 
 DEFINITION = "||A(a) u_pred - b||_2 / ||b||_2 of each sample's linear system, on the test grid"
 

@@ -27,8 +27,8 @@ from omegaconf import DictConfig
 from surrogate.data.reader import SplitInfo, read_grid, read_solver_stats
 from surrogate.errors import UserError
 from surrogate.evaluation.metrics import LABELS, distribution, per_sample_metrics
+from surrogate.evaluation.outputs import device_timed, write_outputs
 from surrogate.evaluation.report import Section, format_value, markdown_table
-from surrogate.evaluation.run import timed, write_outputs
 from surrogate.training.losses import relative_l2
 from surrogate.training.module import OperatorModule
 
@@ -189,7 +189,7 @@ def run_rollouts(
             bound = blow_up * truth.flatten(1).abs().amax(dim=1)
             if start == 0:  # one-off costs (FFT plans, kernels) out of the timing, as when steady
                 module(static, truth[:, :window])
-            (pred, blown), took = timed(
+            (pred, blown), took = device_timed(
                 device, rollout, module, static, truth[:, :window], horizon, bound
             )
             seconds += took
@@ -290,23 +290,15 @@ def evaluate_rollout(
     ckpt: Path,
     run_dir: Path,
 ) -> dict[str, Any]:
-    """The eval stage on time-dependent data: metrics.json, the CSVs, the PNGs and report.md."""
+    """The eval stage on time-dependent data: metrics.json, the CSVs, the PNGs and report.md.
+
+    The steps: check the data fits the checkpoint, roll out, summarise, draw, write."""
     # Checked with the rest of the eval config by `check_eval`, before any work.
     threshold, blow_up = float(cfg.rollout.threshold), float(cfg.rollout.blow_up)
-    shown = int(cfg.rollout.figures)
-    if module.temporal is None or not info.temporal:
-        model, data = (
-            ("steady", "time-dependent") if info.temporal else ("time-dependent", "steady")
-        )
-        raise UserError(f"{info.path} does not fit the checkpoint: it is {data}, the model {model}")
-    window = int(module.temporal["window"])
-    if info.time_steps <= window:
-        raise UserError(
-            f"{info.path} has trajectories of {info.time_steps} states: no step is left to "
-            f"predict after the model's window of {window}"
-        )
+    window = _check_rollout_data(module, info)
     spacing = [float(np.diff(axis).mean()) for axis in read_grid(info.path, info.spatial_shape)]
     bands = (int(cfg.spectral.low), int(cfg.spectral.high))
+    shown = int(cfg.rollout.figures)
     run = run_rollouts(module, info, device, int(cfg.batch_size), blow_up, shown, spacing, bands)
     metrics = rollout_metrics(run, info, threshold, window)
     summary = metrics["rollout"]
@@ -322,19 +314,7 @@ def evaluate_rollout(
     from surrogate.evaluation.rollout_figures import draw_rollout_figures
 
     figures = draw_rollout_figures(run_dir / "figures", summary, run.shown, window)
-    metrics.update(
-        {
-            "dataset": str(info.path),
-            "split": str(cfg.split),
-            "resolution": list(info.spatial_shape),
-            "trained_resolution": list(module.hparams.data["spatial_shape"]),
-            "checkpoint": str(ckpt),
-            "model": str(module.hparams.model["name"]),
-            "parameters": sum(p.numel() for p in module.model.parameters()),
-            "device": device.type,
-            "figures": [path.relative_to(run_dir).as_posix() for path in figures],
-        }
-    )
+    metrics.update(_run_facts(cfg, module, info, device, ckpt, run_dir, figures))
     # per_sample.csv: per trajectory, its whole-trajectory relative L2, its blow-up step (0:
     # none) and every field metric averaged over its steps.
     per_trajectory = {
@@ -344,6 +324,51 @@ def evaluate_rollout(
     }
     write_outputs(run_dir, metrics, per_trajectory, figures, [_rollout_section(summary)])
     write_step_errors(run_dir, run.errors)
+    _log_rollout(metrics, window)
+    return metrics
+
+
+def _check_rollout_data(module: OperatorModule, info: SplitInfo) -> int:
+    """The model's window, once the data is known to be trajectories longer than it."""
+    if module.temporal is None or not info.temporal:
+        model, data = (
+            ("steady", "time-dependent") if info.temporal else ("time-dependent", "steady")
+        )
+        raise UserError(f"{info.path} does not fit the checkpoint: it is {data}, the model {model}")
+    window = int(module.temporal["window"])
+    if info.time_steps <= window:
+        raise UserError(
+            f"{info.path} has trajectories of {info.time_steps} states: no step is left to "
+            f"predict after the model's window of {window}"
+        )
+    return window
+
+
+def _run_facts(
+    cfg: DictConfig,
+    module: OperatorModule,
+    info: SplitInfo,
+    device: torch.device,
+    ckpt: Path,
+    run_dir: Path,
+    figures: list[Path],
+) -> dict[str, Any]:
+    """What metrics.json records of the data, the checkpoint and the run."""
+    return {
+        "dataset": str(info.path),
+        "split": str(cfg.split),
+        "resolution": list(info.spatial_shape),
+        "trained_resolution": list(module.hparams.data["spatial_shape"]),
+        "checkpoint": str(ckpt),
+        "model": str(module.hparams.model["name"]),
+        "parameters": sum(p.numel() for p in module.model.parameters()),
+        "device": device.type,
+        "figures": [path.relative_to(run_dir).as_posix() for path in figures],
+    }
+
+
+def _log_rollout(metrics: dict[str, Any], window: int) -> None:
+    summary = metrics["rollout"]
     log.info(
         "rollout over %d steps from a window of %d: mean rel L2 %.4g, one-step %.4g, "
         "first step above %g: %s, blow-ups %d",
@@ -355,4 +380,3 @@ def evaluate_rollout(
         summary["steps_to_threshold"],
         summary["blow_ups"],
     )
-    return metrics

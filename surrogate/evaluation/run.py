@@ -8,12 +8,9 @@ and passes its `report.Section`s to `write_outputs`, which appends them to repor
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
-import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +30,9 @@ from surrogate.data.reader import (
 )
 from surrogate.errors import UserError
 from surrogate.evaluation.metrics import LABELS, distribution, per_sample_metrics
-from surrogate.evaluation.report import Section, write_report
-from surrogate.models import RESOLUTION_DEPENDENT
+from surrogate.evaluation.outputs import device_timed, write_outputs
+from surrogate.evaluation.report import Section
+from surrogate.models import resolution_dependent
 from surrogate.training.losses import relative_l2
 from surrogate.training.module import OperatorModule
 
@@ -86,17 +84,6 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def timed(device: torch.device, work: Callable[..., Any], *args: Any) -> tuple[Any, float]:
-    """work(*args) and its wall-clock seconds, GPU work included."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    begin = time.perf_counter()
-    result = work(*args)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return result, time.perf_counter() - begin
-
-
 def _measure(
     module: OperatorModule,
     info: SplitInfo,
@@ -118,7 +105,7 @@ def _measure(
             x, y = x.to(device), y.to(device)
             if batch == 0:
                 module(x)
-            pred, took = timed(device, module, x)
+            pred, took = device_timed(device, module, x)
             seconds += took
             metrics = per_sample_metrics(
                 pred, y, spacing, int(cfg.spectral.low), int(cfg.spectral.high)
@@ -196,27 +183,9 @@ def _figures(
     return paths
 
 
-def write_outputs(
-    run_dir: Path,
-    metrics: dict[str, Any],
-    values: dict[str, np.ndarray],
-    figures: Sequence[Path] = (),
-    sections: Sequence[Section] = (),
-) -> None:
-    """metrics.json, per_sample.csv (one row per sample, one column per metric), report.md."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    with open(run_dir / "per_sample.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["index", *values])
-        for index, row in enumerate(zip(*values.values())):
-            writer.writerow([index, *(f"{v:.6g}" for v in row)])
-    write_report(run_dir, metrics, figures, sections)
-
-
 def resolution_warning(model: str, grid: Sequence[int], trained: Sequence[int]) -> str | None:
     """What to tell about a resolution-dependent model evaluated on another grid, else None."""
-    if model not in RESOLUTION_DEPENDENT or tuple(grid) == tuple(trained):
+    if not resolution_dependent(model) or tuple(grid) == tuple(trained):
         return None
     shape, trained_shape = "x".join(map(str, grid)), "x".join(map(str, trained))
     return (
@@ -304,7 +273,13 @@ def _residual(
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Measure one checkpoint (`ckpt`: a file or a run directory) into the run directory."""
+    """Check the config, then measure one checkpoint (`evaluate_checked`)."""
     check_eval(cfg)
+    return evaluate_checked(cfg)
+
+
+def evaluate_checked(cfg: DictConfig) -> dict[str, Any]:
+    """Measure one checkpoint (`ckpt`: a file or a run directory) into the run directory, for
+    a config `check_eval` has passed."""
     ckpt = resolve_checkpoint(Path(cfg.ckpt), str(cfg.ckpt_name))
     return evaluate_checkpoint(cfg, ckpt, Path(cfg.paths.output_dir))

@@ -8,9 +8,15 @@ node. Output channel c at point y is sum_k branch_{c,k}(a) * trunk_{c,k}(y) + bi
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from omegaconf import DictConfig
 from torch import nn
 
+from surrogate.checks import require_int
+from surrogate.model_checks import mlp_parameters
+from surrogate.models.base import MODELS
 from surrogate.models.grid import node_coordinates
 
 
@@ -39,8 +45,24 @@ def sample_at(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     return x
 
 
+@MODELS.register("deeponet")
 class DeepONet(nn.Module):
     """DeepONet mapping (batch, in_channels, *spatial) to (batch, out_channels, *spatial)."""
+
+    @staticmethod
+    def check_config(cfg: DictConfig) -> None:
+        """The hyper-parameters' types and ranges under `cfg.model`, before any work (no torch)."""
+        for key in ("n_sensors", "basis", "branch_width", "branch_layers", "trunk_width"):
+            require_int(cfg, f"model.{key}", minimum=1)
+        require_int(cfg, "model.trunk_layers", minimum=1)
+
+    @staticmethod
+    def parameter_count(p: dict[str, Any], c_in: int, c_out: int, dims: int) -> int:
+        """Trainable parameters, from the formulas the model is built by (it is not built)."""
+        outputs = c_out * p["basis"]
+        sensors = c_in * p["n_sensors"] ** dims
+        branch = mlp_parameters(sensors, p["branch_width"], p["branch_layers"], outputs)
+        return branch + mlp_parameters(dims, p["trunk_width"], p["trunk_layers"], outputs) + c_out
 
     def __init__(
         self,

@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig
 from torch import nn
 
+from surrogate.checks import require_choice, require_float, require_int
+from surrogate.model_checks import conv_parameters
+from surrogate.models.base import MODELS
 from surrogate.models.grid import node_coordinates
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -190,8 +195,36 @@ class CPSpectralConv(SpectralConv):
         )
 
 
+@MODELS.register("fno")
 class FNO(nn.Module):
     """FNO mapping (batch, in_channels, *spatial) to (batch, out_channels, *spatial)."""
+
+    @staticmethod
+    def check_config(cfg: DictConfig) -> None:
+        """The hyper-parameters' types and ranges under `cfg.model`, before any work (no torch)."""
+        for key in ("modes", "width", "n_layers", "projection_width", "rank"):
+            require_int(cfg, f"model.{key}", minimum=1)
+        require_float(cfg, "model.padding", minimum=0.0, at_most=1.0)
+        if cfg.model.factorization is not None:
+            require_choice(cfg, "model.factorization", tuple(f for f in FACTORIZATIONS if f))
+
+    @staticmethod
+    def parameter_count(p: dict[str, Any], c_in: int, c_out: int, dims: int) -> int:
+        """Trainable parameters, from the formulas the model is built by (it is not built)."""
+        width, modes, layers = p["width"], p["modes"], p["n_layers"]
+        corners = 2 ** (dims - 1)
+        if p.get("factorization") == "cp":
+            rank = p["rank"]
+            spectral = (corners + 2 * width + dims * modes) * rank * 2 + 2 * rank
+        else:
+            spectral = corners * width * width * modes**dims * 2
+        projection = p["projection_width"]
+        return (
+            conv_parameters(dims, 1, c_in + dims, width)
+            + layers * (spectral + conv_parameters(dims, 1, width, width))
+            + conv_parameters(dims, 1, width, projection)
+            + conv_parameters(dims, 1, projection, c_out)
+        )
 
     def __init__(
         self,

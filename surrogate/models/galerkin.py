@@ -8,9 +8,16 @@ norm on K and V: a Petrov-Galerkin projection whose cost is linear in the number
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from omegaconf import DictConfig
 from torch import nn
 
+from surrogate.checks import require_int
+from surrogate.errors import UserError
+from surrogate.model_checks import linear_parameters
+from surrogate.models.base import MODELS
 from surrogate.models.grid import node_coordinates
 
 
@@ -48,8 +55,35 @@ class GalerkinLayer(nn.Module):
         return x + self.ffn(x)
 
 
+@MODELS.register("galerkin")
 class GalerkinTransformer(nn.Module):
     """Maps (batch, in_channels, *spatial) to (batch, out_channels, *spatial)."""
+
+    @staticmethod
+    def check_config(cfg: DictConfig) -> None:
+        """The hyper-parameters' types and ranges under `cfg.model`, before any work (no torch)."""
+        for key in ("width", "n_layers", "n_heads", "ffn_width"):
+            require_int(cfg, f"model.{key}", minimum=1)
+        width, heads = int(cfg.model.width), int(cfg.model.n_heads)
+        if width % heads:
+            raise UserError(
+                f"model.width={width} must be divisible by model.n_heads={heads} (each head gets "
+                f"width / n_heads features), e.g. model.width={heads * max(1, round(width / heads))}"
+            )
+
+    @staticmethod
+    def parameter_count(p: dict[str, Any], c_in: int, c_out: int, dims: int) -> int:
+        """Trainable parameters, from the formulas the model is built by (it is not built)."""
+        width, ffn = p["width"], p["ffn_width"]
+        head = width // p["n_heads"]
+        layer = linear_parameters(width, 3 * width) + 4 * head + linear_parameters(width, width)
+        layer += linear_parameters(width, ffn) + linear_parameters(ffn, width)
+        return (
+            linear_parameters(c_in + dims, width)
+            + p["n_layers"] * layer
+            + linear_parameters(width, ffn)
+            + linear_parameters(ffn, c_out)
+        )
 
     def __init__(
         self,

@@ -23,10 +23,16 @@ they are given, as in the paper.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig
 from torch import nn
 
+from surrogate.checks import require_choice, require_int
+from surrogate.model_checks import conv_parameters
+from surrogate.models.base import MODELS
 from surrogate.models.grid import resample_nodes
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -73,8 +79,29 @@ class VCycle(nn.Module):
         return u
 
 
+@MODELS.register("mgno")
 class MgNO(nn.Module):
     """MgNO mapping (batch, in_channels, *spatial) to (batch, out_channels, *spatial)."""
+
+    @staticmethod
+    def check_config(cfg: DictConfig) -> None:
+        """The hyper-parameters' types and ranges under `cfg.model`, before any work (no torch)."""
+        for key in ("width", "n_layers", "n_levels", "smoothing"):
+            require_int(cfg, f"model.{key}", minimum=1)
+        require_choice(cfg, "model.padding_mode", PADDING_MODES)
+
+    @staticmethod
+    def parameter_count(p: dict[str, Any], c_in: int, c_out: int, dims: int) -> int:
+        """Trainable parameters, from the formulas the model is built by (it is not built)."""
+        width, levels, smoothing = p["width"], p["n_levels"], p["smoothing"]
+        operators = levels if smoothing > 1 else levels - 1
+        stencils = operators + levels * smoothing + 2 * (levels - 1)  # + restrict and prolong
+        per_layer = stencils * 3**dims * width * width + conv_parameters(dims, 1, width, width)
+        return (
+            conv_parameters(dims, 1, c_in, width)
+            + p["n_layers"] * per_layer
+            + conv_parameters(dims, 1, width, c_out)
+        )
 
     def __init__(
         self,

@@ -8,9 +8,17 @@ concatenation. The input is padded on the far side of each axis to a multiple of
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
+
+from surrogate.checks import require_int
+from surrogate.errors import UserError
+from surrogate.model_checks import conv_parameters
+from surrogate.models.base import MODELS
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 CONV_TRANSPOSE = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
@@ -41,8 +49,54 @@ class ResidualBlock(nn.Module):
         return self.skip(x) + self.body(x)
 
 
+@MODELS.register("unet")
 class UNet(nn.Module):
     """U-Net mapping (batch, in_channels, *spatial) to (batch, out_channels, *spatial)."""
+
+    resolution_dependent = True  # convolutions see the grid spacing (models/base.py)
+
+    @staticmethod
+    def check_config(cfg: DictConfig) -> None:
+        """The hyper-parameters' types and ranges under `cfg.model`, before any work (no torch)."""
+        for key in ("width", "blocks_per_level", "groups"):
+            require_int(cfg, f"model.{key}", minimum=1)
+        multipliers = OmegaConf.select(cfg, "model.channel_multipliers")
+        if not OmegaConf.is_list(multipliers) or not multipliers:
+            raise UserError(
+                f"model.channel_multipliers={multipliers!r} must be a non-empty list of integers, "
+                "e.g. [1,2,2,4]"
+            )
+        for index in range(len(multipliers)):
+            require_int(cfg, f"model.channel_multipliers.{index}", minimum=1)
+
+    @staticmethod
+    def parameter_count(p: dict[str, Any], c_in: int, c_out: int, dims: int) -> int:
+        """Trainable parameters, from the formulas the model is built by (it is not built)."""
+
+        def block(n_in: int, n_out: int) -> int:
+            skip = 0 if n_in == n_out else conv_parameters(dims, 1, n_in, n_out)
+            return (
+                2 * n_in
+                + 2 * n_out
+                + conv_parameters(dims, 3, n_in, n_out)
+                + conv_parameters(dims, 3, n_out, n_out)
+                + skip
+            )
+
+        widths = [p["width"] * m for m in p["channel_multipliers"]]
+        blocks = p["blocks_per_level"]
+        total = conv_parameters(dims, 3, c_in, p["width"])
+        channels = p["width"]
+        for level, width in enumerate(widths):
+            total += block(channels, width) + (blocks - 1) * block(width, width)
+            channels = width
+            if level < len(widths) - 1:
+                total += conv_parameters(dims, 3, channels, channels)
+        for width in reversed(widths[:-1]):
+            total += conv_parameters(dims, 2, channels, width)
+            total += block(2 * width, width) + (blocks - 1) * block(width, width)
+            channels = width
+        return total + 2 * channels + conv_parameters(dims, 1, channels, c_out)
 
     def __init__(
         self,

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import scipy.sparse as sp
+
+from surrogate.registry import Registry
+from surrogate.solvers.base import SolveResult, Systems
+
+if TYPE_CHECKING:
+    from surrogate.solvers.chain import ChainSolver
+
+FAMILIES: Registry[type] = Registry("pde", "surrogate.pdes")  # `@FAMILIES.register(name)`
 
 
 @dataclass
@@ -47,6 +55,24 @@ class FieldSpec:
         return (self.time_steps, *state) if self.time_steps else state
 
 
+@dataclass
+class Trajectory:
+    """One sample as the generator stores it: `inputs` (C_in, *spatial), `states` the outputs
+    (T, C_out, *spatial) of a time-dependent family, (C_out, *spatial) of a steady one (its
+    solution: the same protocol, without a time axis, so the stored bytes are unchanged), and
+    the solver statistics.
+
+    `result` adds up the trajectory: iterations and matvecs summed over its steps, the largest
+    residual, converged over all steps, fallback over any; seconds is the wall time of the whole
+    `simulate` call (sampling, assembly and every step); `result.x` is empty.
+    """
+
+    inputs: np.ndarray
+    states: np.ndarray
+    result: SolveResult
+    params: dict[str, float] = field(default_factory=dict)
+
+
 class PDEFamily(Protocol):
     """A family of similar linear systems: one random problem per seed, stored as fields.
 
@@ -57,6 +83,8 @@ class PDEFamily(Protocol):
     name: str
     spd: bool
     symmetric: bool
+    linear_solves: int  # 1 (`SteadyFamily`)
+    dimensions: int  # spatial dimensions, a class attribute (read before the family is built)
 
     @property
     def fields(self) -> FieldSpec: ...
@@ -77,3 +105,33 @@ class PDEFamily(Protocol):
     def solution_fields(self, solution: np.ndarray) -> np.ndarray:
         """Stored output fields (C_out, *spatial) from the solution vector."""
         ...
+
+    def simulate(self, rng: np.random.Generator, solver: ChainSolver) -> Trajectory:
+        """The generator's call, as for a time-dependent family (`SteadyFamily.simulate`)."""
+        ...
+
+
+class SteadyFamily:
+    """What every steady family shares: one linear system per sample, and `simulate`, the
+    generator's one call for steady and time-dependent families alike (`Trajectory`)."""
+
+    linear_solves = 1
+    dimensions = 2  # spatial dimensions, known before the family is built (3D: Darcy3D)
+
+    def simulate(self, rng: np.random.Generator, solver: ChainSolver) -> Trajectory:
+        """Sample from `rng`, assemble and solve the system; the solution travels as `states`."""
+        problem = self.problem(rng)  # type: ignore[attr-defined]
+        result = solver.solve(problem.matrix, problem.rhs)
+        outputs = self.solution_fields(result.x)  # type: ignore[attr-defined]
+        result.x = np.empty(0)
+        return Trajectory(problem.inputs, outputs, result, problem.params)
+
+
+def systems_of(pde: object) -> Systems:
+    """What a solver is told of a family's systems (it is never handed the family itself)."""
+    return Systems(
+        spd=bool(pde.spd),  # type: ignore[attr-defined]
+        dims=len(pde.fields.spatial_shape),  # type: ignore[attr-defined]
+        per_sample=int(pde.linear_solves),  # type: ignore[attr-defined]
+        family=str(pde.name),  # type: ignore[attr-defined]
+    )

@@ -18,7 +18,7 @@ import scipy.fft as fft
 from omegaconf import DictConfig
 
 from surrogate.checks import require_float
-from surrogate.pdes.base import FieldSpec
+from surrogate.pdes.base import FAMILIES, FieldSpec
 from surrogate.pdes.spectral import (
     SpectralFamily,
     dealias_mask,
@@ -50,10 +50,12 @@ def etdrk4_coefficients(linear: np.ndarray, dt: float) -> tuple[np.ndarray, ...]
     )
 
 
+@FAMILIES.register("burgers")
 class Burgers(SpectralFamily):
     """Random initial condition, fixed viscosity; a trajectory of u."""
 
     name = "burgers"
+    dimensions = 1
 
     def __init__(self, cfg: DictConfig) -> None:
         root = pde_root(cfg)

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from surrogate.errors import UserError
 from surrogate.pdes import skr_reference
-from surrogate.pdes.base import FieldSpec, Problem
+from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
 from surrogate.pdes.coefficients import RandomCoefficient
 from surrogate.pdes.random_fields import sample_grf
 from surrogate.pdes.stencil import assemble_stencil, harmonic_mean  # noqa: F401 (re-exported)
@@ -63,7 +63,8 @@ def assemble_darcy_skr(
     return matrix, forcing.astype(np.float64).ravel()
 
 
-class Darcy:
+@FAMILIES.register("darcy")
+class Darcy(SteadyFamily):
     """Random-coefficient Darcy flow: parameters from a seed, systems from parameters."""
 
     name = "darcy"

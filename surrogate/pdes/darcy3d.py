@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from omegaconf import DictConfig
 
-from surrogate.pdes.base import FieldSpec, Problem
+from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
 from surrogate.pdes.coefficients import RandomCoefficient
 from surrogate.pdes.darcy import interior_points
 from surrogate.pdes.random_fields import sample_grf_3d
@@ -32,10 +32,12 @@ def assemble_diffusion(
     return assemble_stencil(coefficient), forcing.astype(np.float64).ravel()
 
 
-class Darcy3D:
+@FAMILIES.register("darcy3d")
+class Darcy3D(SteadyFamily):
     """Random-coefficient Darcy flow in the unit cube."""
 
     name = "darcy3d"
+    dimensions = 3
     spd = True
     symmetric = True
 

@@ -23,7 +23,7 @@ edges on the wall (midpoint rule on each half edge). On straight walls this is t
 scheme. The half-cell dual faces between two wall nodes get a flux correction from the data
 ((depth^2 / 2) dq/dtangent, see `assemble`); it telescopes along a wall and matters at the four
 re-entrant slot corners, where it lifts the max-norm order from about 1.7 (h^2 log h) to 2
-(measured in tests/test_pdes_heat.py on a smooth manufactured solution; random data give a
+(measured in tests/pdes/test_pdes_heat.py on a smooth manufactured solution; random data give a
 solution with r^(2/3) corner singularities, like the continuous problem). Dirichlet nodes (outer ring)
 stay unknowns with the decoupled row c u = c g (c the diagonal of an interior row), their
 couplings moved to the right-hand side, so the matrix is symmetric positive definite and the
@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from omegaconf import DictConfig
 
 from surrogate.errors import UserError
-from surrogate.pdes.base import FieldSpec, Problem
+from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
 from surrogate.pdes.random_fields import SquareBoundary, chebyshev
 
 BOX = (0.5, 0.8)  # half-widths of the outer rectangle in x and y
@@ -193,7 +193,8 @@ class SlotGeometry:
         return np.divide(total, length, out=np.zeros(n2), where=length > 0).reshape(self.n, self.n)
 
 
-class Heat:
+@FAMILIES.register("heat")
+class Heat(SteadyFamily):
     """Random boundary temperature (outer rectangle) and heat flux (slot walls)."""
 
     name = "heat"

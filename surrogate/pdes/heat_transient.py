@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from surrogate.checks import require_choice, require_float, require_int
 from surrogate.errors import UserError
-from surrogate.pdes.base import FieldSpec
+from surrogate.pdes.base import FAMILIES, FieldSpec
 from surrogate.pdes.coefficients import RandomCoefficient, check_grf
 from surrogate.pdes.darcy import assemble_darcy, interior_points
 from surrogate.pdes.random_fields import grf_spectrum, sample_grf
@@ -46,10 +46,12 @@ def sine_series(rng: np.random.Generator, points: np.ndarray, modes: int, alpha:
     return basis @ coefficients @ basis.T
 
 
+@FAMILIES.register("heat_transient")
 class HeatTransient:
     """Random conductivity and initial temperature; a trajectory of implicit steps."""
 
     name = "heat_transient"
+    dimensions = 2
     spd = True
     symmetric = True
 

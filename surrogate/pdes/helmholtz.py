@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from omegaconf import DictConfig
 
 from surrogate.errors import UserError
-from surrogate.pdes.base import FieldSpec, Problem
+from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
 from surrogate.pdes.darcy import Darcy, assemble_darcy
 from surrogate.pdes.stencil import diagonal_positions
 
@@ -42,7 +42,8 @@ def assemble_helmholtz(
     return matrix, rhs
 
 
-class Helmholtz:
+@FAMILIES.register("helmholtz")
+class Helmholtz(SteadyFamily):
     """Random coefficient and wavenumber; symmetric, indefinite once k^2 passes an eigenvalue."""
 
     name = "helmholtz"

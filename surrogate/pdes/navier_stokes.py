@@ -19,7 +19,7 @@ import scipy.fft as fft
 from omegaconf import DictConfig
 
 from surrogate.checks import require_float
-from surrogate.pdes.base import FieldSpec
+from surrogate.pdes.base import FAMILIES, FieldSpec
 from surrogate.pdes.coefficients import check_grf
 from surrogate.pdes.spectral import (
     SpectralFamily,
@@ -31,10 +31,12 @@ from surrogate.pdes.spectral import (
 from surrogate.pdes.temporal import StepStats, Trajectory, pde_root
 
 
+@FAMILIES.register("navier_stokes")
 class NavierStokes(SpectralFamily):
     """Random initial vorticity, fixed forcing and viscosity; a trajectory of vorticity fields."""
 
     name = "navier_stokes"
+    dimensions = 2
 
     def __init__(self, cfg: DictConfig) -> None:
         root = pde_root(cfg)

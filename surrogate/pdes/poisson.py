@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from omegaconf import DictConfig
 
 from surrogate.errors import UserError
-from surrogate.pdes.base import FieldSpec, Problem
+from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
 from surrogate.pdes.darcy import assemble_darcy, interior_points
 from surrogate.pdes.random_fields import SquareBoundary
 
@@ -47,7 +47,8 @@ def laplacian(n: int) -> sp.csr_matrix:
     return assemble_darcy(np.ones((n + 2, n + 2)), np.zeros((n, n)))[0]
 
 
-class Poisson:
+@FAMILIES.register("poisson")
+class Poisson(SteadyFamily):
     """Random smooth forcing and boundary data; the matrix is the same for every sample."""
 
     name = "poisson"

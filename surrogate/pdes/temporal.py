@@ -11,32 +11,16 @@ linear system (pseudo-spectral) ignore the solver.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from surrogate.pdes.base import FieldSpec
+from surrogate.pdes.base import FieldSpec, Trajectory  # noqa: F401 (Trajectory re-exported)
 from surrogate.solvers.base import SolveResult
 
 if TYPE_CHECKING:
     from surrogate.solvers.chain import ChainSolver
-
-
-@dataclass
-class Trajectory:
-    """One sample: `inputs` (C_in, *spatial), `states` (T, C_out, *spatial), solver statistics.
-
-    `result` adds up the trajectory: iterations and matvecs summed over its steps, the largest
-    residual, converged over all steps, fallback over any; seconds is the wall time of the whole
-    `simulate` call (sampling, assembly and every step); `result.x` is empty.
-    """
-
-    inputs: np.ndarray
-    states: np.ndarray
-    result: SolveResult
-    params: dict[str, float] = field(default_factory=dict)
 
 
 class TimeDependentFamily(Protocol):
@@ -51,6 +35,7 @@ class TimeDependentFamily(Protocol):
     spd: bool
     symmetric: bool
     linear_solves: int
+    dimensions: int  # spatial dimensions, a class attribute (read before the family is built)
 
     @property
     def fields(self) -> FieldSpec: ...

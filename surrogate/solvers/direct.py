@@ -21,13 +21,23 @@ import sys
 import time
 from ctypes.util import find_library
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from omegaconf import DictConfig
 
+from surrogate.checks import require_choice
 from surrogate.errors import UserError
-from surrogate.solvers.base import SolveResult, relative_residual, same_matrix
+from surrogate.solvers.base import (
+    SOLVERS,
+    LinearSolver,
+    SolveResult,
+    Systems,
+    relative_residual,
+    same_matrix,
+)
 
 BACKENDS = ("auto", "superlu", "pardiso")
 
@@ -186,10 +196,15 @@ class Pardiso:
         self.pattern = self.factored = None
 
 
-class DirectSolver:
-    """Direct solves with the chosen back-end; `rtol` bounds the accepted residual."""
+@SOLVERS.register("direct")
+class DirectSolver(LinearSolver):
+    """Direct solves with the chosen back-end; `rtol` bounds the accepted residual.
 
-    name = "direct"
+    One more method, as PETSc's PREONLY with an LU preconditioner: it takes no preconditioner,
+    ignores the initial guess, and carries only its back-end (kept across segments).
+    """
+
+    preconditioned = False
 
     def __init__(
         self,
@@ -212,6 +227,23 @@ class DirectSolver:
             else SuperLU(symmetric, reuse_analysis)
         )
 
+    @classmethod
+    def check(cls, cfg: DictConfig, systems: Systems) -> None:
+        backend = require_choice(cfg, "solver.backend", BACKENDS)
+        if backend == "pardiso" and not pardiso_available():
+            raise UserError(
+                "solver.backend=pardiso needs pypardiso: pip install 'surrogate[pardiso]'"
+            )
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, systems: Systems) -> DirectSolver:
+        return cls(
+            float(cfg.rtol),
+            symmetric=systems.spd,
+            backend=str(cfg.backend),
+            reuse_analysis=bool(cfg.reuse_analysis),
+        )
+
     def restart(self) -> None:
         """Start a new segment (see the back-ends' `restart`)."""
         self._factor_and_solve.restart()
@@ -221,7 +253,12 @@ class DirectSolver:
         self._factor_and_solve.close()
 
     def solve(
-        self, matrix: sp.spmatrix, rhs: np.ndarray, x0: np.ndarray | None = None
+        self,
+        matrix: sp.spmatrix,
+        rhs: np.ndarray,
+        x0: np.ndarray | None = None,
+        precondition: Any = None,
+        state: Any = None,
     ) -> SolveResult:
         start = time.perf_counter()
         x = self._factor_and_solve(matrix, rhs)

@@ -20,9 +20,12 @@ carried by its recurrence (C_new^T U_new = Q^T W^T Ŵ P R^{-1}) instead of recom
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from omegaconf import DictConfig
 
 from surrogate.solvers.arnoldi import (
     REORTHOGONALIZE,
@@ -30,7 +33,8 @@ from surrogate.solvers.arnoldi import (
     arnoldi_cycle,
     preconditioned_operator,
 )
-from surrogate.solvers.base import OperatorMemo
+from surrogate.solvers.base import SOLVERS, OperatorMemo, SolveResult, Systems, checked
+from surrogate.solvers.krylov import KrylovMethod, check_recycled
 from surrogate.solvers.preconditioners import Apply, apply_columns
 
 
@@ -66,34 +70,67 @@ def harmonic_ritz_vectors(g: np.ndarray, wtw: np.ndarray, k: int) -> np.ndarray:
     return orthonormal
 
 
-class GCRODR:
+@dataclass
+class RecycledSpace:
+    """What GCRO-DR carries from one system to the next; the chain owns it (`new_state`).
+
+    U as rows (k, n), in the preconditioned space; C = Â U as rows, valid for `memo`'s operator
+    only (None until a solve ends with a consistent pair); C^T U (k, k), with C.
+    """
+
+    recycled: np.ndarray | None = None
+    images: np.ndarray | None = None
+    overlap: np.ndarray | None = None
+    memo: OperatorMemo = field(default_factory=OperatorMemo)
+
+
+@SOLVERS.register("gcrodr")
+class GCRODR(KrylovMethod):
     """Solves a sequence of systems, carrying the recycled space U from one to the next."""
+
+    recycles = True
 
     def __init__(self, m: int, k: int, rtol: float, maxiter: int) -> None:
         self.m, self.k, self.rtol, self.maxiter = m, k, rtol, maxiter
-        self.recycled: np.ndarray | None = None  # U as rows (k, n), in the preconditioned space
-        self.images: np.ndarray | None = None  # C = Â U as rows, valid for `memo`'s operator only
-        self.overlap: np.ndarray | None = None  # C^T U (k, k), with `images`
-        self.memo = OperatorMemo()
+
+    @classmethod
+    def check_method(cls, cfg: DictConfig) -> None:
+        check_recycled(cfg)
+
+    @classmethod
+    def work_vectors(cls, cfg: DictConfig) -> int:
+        return 2 * int(cfg.m) + 2 * int(cfg.k) + 8
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, systems: Systems) -> GCRODR:
+        return cls(int(cfg.m), int(cfg.k), float(cfg.rtol), int(cfg.maxiter))
+
+    def new_state(self) -> RecycledSpace:
+        return RecycledSpace()
 
     def solve(
-        self, matrix: sp.spmatrix, rhs: np.ndarray, x0: np.ndarray, precondition: Apply
-    ) -> tuple[np.ndarray, int, int]:
-        """Solve A x = b to ||b - A x|| <= rtol ||b||; returns (x, iterations, matvecs)."""
+        self,
+        matrix: sp.spmatrix,
+        rhs: np.ndarray,
+        x0: np.ndarray,
+        precondition: Apply,
+        state: RecycledSpace,
+    ) -> SolveResult:
+        """Solve A x = b to ||b - A x|| <= rtol ||b||, updating the recycled space `state`."""
         operator = preconditioned_operator(matrix, precondition)
         target = self.rtol * float(np.linalg.norm(rhs))
         x = x0.copy()
         r = rhs - matrix @ x
         matvecs, iterations = 1, 0
         u = c = ctu = None
-        same_operator = self.memo.same(matrix, precondition)
-        if self.recycled is not None and self.recycled.shape[1] == rhs.shape[0]:
-            if same_operator and self.images is not None:
-                u, c, ctu = self.recycled, self.images, self.overlap
+        same_operator = state.memo.same(matrix, precondition)
+        if state.recycled is not None and state.recycled.shape[1] == rhs.shape[0]:
+            if same_operator and state.images is not None:
+                u, c, ctu = state.recycled, state.images, state.overlap
             else:
-                u, c, ctu = self._refit(matrix, precondition, self.recycled)
+                u, c, ctu = self._refit(matrix, precondition, state.recycled)
                 matvecs += len(u)
-        self.images = None  # until this solve ends with a consistent (U, C)
+        state.images = None  # until this solve ends with a consistent (U, C)
         while True:
             step = np.zeros_like(x)  # the correction in the preconditioned space, applied once
             while True:
@@ -122,8 +159,8 @@ class GCRODR:
             matvecs += 1
             if float(np.linalg.norm(r)) <= target or iterations >= self.maxiter:
                 break
-        self.recycled, self.images, self.overlap = u, c, ctu
-        return x, iterations, matvecs
+        state.recycled, state.images, state.overlap = u, c, ctu
+        return checked(matrix, rhs, x, iterations, matvecs, self.rtol)
 
     @staticmethod
     def _project(r: np.ndarray, u: np.ndarray, c: np.ndarray) -> np.ndarray:

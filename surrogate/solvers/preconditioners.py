@@ -15,18 +15,19 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from omegaconf import DictConfig, OmegaConf
 
+from surrogate.checks import require_float
 from surrogate.errors import UserError
+from surrogate.registry import Registry
 from surrogate.solvers import kernels
 
 log = logging.getLogger(__name__)
-
-PRECONDITIONERS = ("none", "jacobi", "sor", "ssor", "ilu", "amg")
-SYMMETRIC_PRECONDITIONERS = ("none", "jacobi", "ssor", "amg")
 
 Apply = Callable[[np.ndarray], np.ndarray]
 
@@ -150,40 +151,154 @@ def _amg(matrix: sp.csr_matrix) -> Apply:
     return hierarchy.aspreconditioner(cycle="V").matvec
 
 
-def build_preconditioner(
-    name: str,
-    matrix: sp.csr_matrix,
-    omega: float = 1.0,
-    ilu_drop_tol: float = 0.0,
-    ilu_fill_factor: float = 1.0,
-) -> Apply:
-    """The function r -> M^{-1} r for the preconditioner `name` of `matrix`."""
-    if name == "none":
-        return Identity()
+class Preconditioner:
+    """A kind of preconditioner, chosen by `solver.preconditioner`: registered by name with
+    `@PRECONDITIONERS.register(name)` and built for each matrix by `build`.
+
+    `symmetric`: M is symmetric positive definite for an SPD A (usable with CG). `relaxed`:
+    takes SOR's ω (`solver.omega`, which may be learned online). `check` looks at the settings
+    this preconditioner reads from the solver's config, where the config carries them.
+    """
+
+    symmetric: bool = False
+    relaxed: bool = False
+    # Set-up at its peak, bytes per non-zero of A (for the memory check before generation).
+    bytes_per_nonzero: float = 0.0
+
+    @classmethod
+    def build(cls, matrix: sp.csr_matrix, settings: Any, omega: float) -> Apply:
+        raise NotImplementedError
+
+    @classmethod
+    def check(cls, cfg: DictConfig) -> None:
+        """Reject bad values of this preconditioner's own settings under `cfg.solver`."""
+
+    @classmethod
+    def setup_bytes(cls, nonzeros: int, settings: Any) -> float:
+        return cls.bytes_per_nonzero * nonzeros
+
+
+PRECONDITIONERS: Registry[type[Preconditioner]] = Registry(
+    "solver.preconditioner", "surrogate.solvers"
+)
+
+
+def _nonzero_diagonal(name: str, matrix: sp.spmatrix) -> np.ndarray:
     diagonal = matrix.diagonal()
-    if name in ("jacobi", "sor", "ssor") and np.any(diagonal == 0.0):
+    if np.any(diagonal == 0.0):
         raise UserError(f"preconditioner {name} needs a non-zero diagonal; use ilu or none")
-    if name == "jacobi":
-        return Jacobi(diagonal)
-    if name in ("sor", "ssor"):
-        return Sweep(matrix, diagonal, omega, symmetric=name == "ssor")
-    if name == "ilu":
+    return diagonal
+
+
+@PRECONDITIONERS.register("none")
+class NoPreconditioner(Preconditioner):
+    symmetric = True
+
+    @classmethod
+    def build(cls, matrix: sp.csr_matrix, settings: Any, omega: float) -> Apply:
+        return Identity()
+
+
+@PRECONDITIONERS.register("jacobi")
+class JacobiPreconditioner(Preconditioner):
+    symmetric = True
+    bytes_per_nonzero = 2
+
+    @classmethod
+    def build(cls, matrix: sp.csr_matrix, settings: Any, omega: float) -> Apply:
+        return Jacobi(_nonzero_diagonal("jacobi", matrix))
+
+
+def _check_omega(cfg: DictConfig) -> None:
+    """ω is a fixed number in (0, 2), where SOR converges, or `auto` (learned online)."""
+    if "omega" not in cfg.solver or cfg.solver.omega == "auto":
+        return
+    omega = require_float(cfg, "solver.omega", above=0.0)
+    if not 0.0 < omega < 2.0:
+        raise UserError(f"solver.omega={cfg.solver.omega} must lie in (0, 2), or be auto")
+
+
+@PRECONDITIONERS.register("sor")
+class SORPreconditioner(Preconditioner):
+    relaxed = True
+    bytes_per_nonzero = 30
+
+    @classmethod
+    def build(cls, matrix: sp.csr_matrix, settings: Any, omega: float) -> Apply:
+        return Sweep(matrix, _nonzero_diagonal("sor", matrix), omega, symmetric=False)
+
+    @classmethod
+    def check(cls, cfg: DictConfig) -> None:
+        _check_omega(cfg)
+
+
+@PRECONDITIONERS.register("ssor")
+class SSORPreconditioner(Preconditioner):
+    symmetric = True
+    relaxed = True
+    bytes_per_nonzero = 65
+
+    @classmethod
+    def build(cls, matrix: sp.csr_matrix, settings: Any, omega: float) -> Apply:
+        return Sweep(matrix, _nonzero_diagonal("ssor", matrix), omega, symmetric=True)
+
+    @classmethod
+    def check(cls, cfg: DictConfig) -> None:
+        _check_omega(cfg)
+
+
+@PRECONDITIONERS.register("ilu")
+class ILUPreconditioner(Preconditioner):
+    """ILU(0) at fill factor 1 and drop 0 (the defaults), SuperLU's ILUTP otherwise; its
+    set-up holds the index arrays and triangular factors (times the fill)."""
+
+    bytes_per_nonzero = 150
+
+    @classmethod
+    def setup_bytes(cls, nonzeros: int, settings: Any) -> float:
+        return cls.bytes_per_nonzero * nonzeros * float(settings.ilu_fill_factor)
+
+    @classmethod
+    def build(cls, matrix: sp.csr_matrix, settings: Any, omega: float) -> Apply:
+        fill, drop = float(settings.ilu_fill_factor), float(settings.ilu_drop_tol)
         try:
-            if ilu_fill_factor == 1.0 and ilu_drop_tol == 0.0:
+            if fill == 1.0 and drop == 0.0:
                 return ILU0(matrix)
-            return spla.spilu(
-                sp.csc_matrix(matrix), drop_tol=ilu_drop_tol, fill_factor=ilu_fill_factor
-            ).solve
+            return spla.spilu(sp.csc_matrix(matrix), drop_tol=drop, fill_factor=fill).solve
         except (RuntimeError, ArithmeticError):  # a zero pivot: more fill usually avoids it
             log.info("ILU hit a zero pivot; retrying with fill 10 and drop 1e-4")
             return spla.spilu(
-                sp.csc_matrix(matrix), drop_tol=1e-4, fill_factor=max(10.0, ilu_fill_factor)
+                sp.csc_matrix(matrix), drop_tol=1e-4, fill_factor=max(10.0, fill)
             ).solve
-    if name == "amg":
+
+    @classmethod
+    def check(cls, cfg: DictConfig) -> None:
+        if "ilu_fill_factor" in cfg.solver:
+            require_float(cfg, "solver.ilu_fill_factor", minimum=1.0)
+            require_float(cfg, "solver.ilu_drop_tol", minimum=0.0, at_most=1.0)
+
+
+@PRECONDITIONERS.register("amg")
+class AMGPreconditioner(Preconditioner):
+    symmetric = True
+    bytes_per_nonzero = 45  # pyamg's hierarchy, strength matrix and prolongators
+
+    @classmethod
+    def build(cls, matrix: sp.csr_matrix, settings: Any, omega: float) -> Apply:
         return _amg(sp.csr_matrix(matrix))
-    raise UserError(
-        f"solver.preconditioner={name} is unknown; choose one of: {', '.join(PRECONDITIONERS)}"
-    )
+
+
+ILU0_SETTINGS = {"ilu_fill_factor": 1.0, "ilu_drop_tol": 0.0}
+
+
+def build_preconditioner(
+    name: str, matrix: sp.csr_matrix, settings: Any = None, omega: float = 1.0
+) -> Apply:
+    """The function r -> M^{-1} r for the preconditioner `name` of `matrix`; `settings` holds
+    what it reads of the solver's config (ILU's fill and drop; ILU(0)'s when None)."""
+    preconditioner = PRECONDITIONERS.get(name)
+    settings = OmegaConf.create(ILU0_SETTINGS) if settings is None else settings
+    return preconditioner.build(matrix, settings, omega)
 
 
 def apply_columns(precondition: Apply, block: np.ndarray) -> np.ndarray:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
+from surrogate.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+
+LOSSES: Registry = Registry("loss")  # `@LOSSES.register(name)`: per-sample loss, shape (batch,)
 
 
+@LOSSES.register("rel_l2")
 def relative_l2(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Per-sample ||pred - target||_2 / ||target||_2 over all channels and points, shape (batch,)."""
     diff = (pred - target).flatten(1).norm(dim=1)
     return diff / (target.flatten(1).norm(dim=1) + eps)
 
 
+@LOSSES.register("h1")
 def relative_h1(
     pred: torch.Tensor,
     target: torch.Tensor,
@@ -26,6 +34,8 @@ def relative_h1(
     so the derivative term has its physical scale at every resolution. `eval` passes the
     spacing read from the dataset's grid.
     """
+    import torch  # here, so that the config checks can list the losses without torch
+
     spatial = pred.shape[2:]
     steps = [1.0 / (n + 1) for n in spatial] if spacing is None else list(spacing)
 
@@ -39,9 +49,7 @@ def relative_h1(
     return (squared_norm(pred - target) / (squared_norm(target) + eps)).sqrt()
 
 
+@LOSSES.register("mse")
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-sample mean squared error, shape (batch,)."""
     return ((pred - target) ** 2).flatten(1).mean(dim=1)
-
-
-LOSSES = {"rel_l2": relative_l2, "h1": relative_h1, "mse": mse}

@@ -11,8 +11,6 @@ unrolls it `unroll` steps; with `pushforward` only the last step carries gradien
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -20,9 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from surrogate.data.normalizer import ChannelNormalizer
+from surrogate.loading.normalizer import ChannelNormalizer
 from surrogate.models import build_model
 from surrogate.training.losses import LOSSES, relative_l2
+from surrogate.training.optim import OPTIMISERS, SCHEDULERS
 
 
 class OperatorModule(L.LightningModule):
@@ -54,7 +53,7 @@ class OperatorModule(L.LightningModule):
             self.change_norm = ChannelNormalizer(out_channels)  # of the increments u[t+1] - u[t]
         # Pointwise mean of the training outputs: the "predict the mean" baseline of `eval`.
         self.register_buffer("mean_output", torch.zeros(out_channels, *spatial))
-        self.loss_fn = LOSSES[loss]
+        self.loss_fn = LOSSES.get(loss)
 
     def set_statistics(
         self,
@@ -158,44 +157,15 @@ class OperatorModule(L.LightningModule):
         self._step(batch, "val")
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optim = self.hparams.optim
-        optimizer_class = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optim["name"]]
-        optimizer = optimizer_class(
-            self.parameters(), lr=optim["lr"], weight_decay=optim["weight_decay"]
+        optim, schedule = self.hparams.optim, self.hparams.scheduler
+        optimizer = OPTIMISERS.get(optim["name"])(self.parameters(), optim)
+        built = SCHEDULERS.get(schedule["name"]).build(
+            optimizer, schedule, optim, lambda: max(1, int(self.trainer.estimated_stepping_batches))
         )
-        schedule = self.hparams.scheduler
-        if schedule["name"] == "none":
+        if built is None:
             return {"optimizer": optimizer}
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        interval = "step"
-        if schedule["name"] == "cosine":
-            factor = warmup_cosine(total, float(schedule["warmup"]))
-            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        elif schedule["name"] == "onecycle":
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=optim["lr"], total_steps=total
-            )
-        else:
-            scheduler = torch.optim.lr_scheduler.StepLR(
-                optimizer, step_size=schedule["step_size"], gamma=schedule["gamma"]
-            )
-            interval = "epoch"
+        scheduler, interval = built
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": interval},
         }
-
-
-def warmup_cosine(total_steps: int, warmup: float) -> Callable[[int], float]:
-    """Learning-rate multiplier per optimiser step, scaled to the run's `total_steps`: linear
-    from 1 / warm-up steps to 1 over the first `warmup` fraction of the steps, then cosine
-    annealing to zero at the last step."""
-    warmup_steps = round(warmup * total_steps)
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor

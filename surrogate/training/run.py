@@ -22,17 +22,18 @@ from lightning.pytorch.callbacks import (
 from omegaconf import DictConfig, OmegaConf
 
 from surrogate.checks import check_train
-from surrogate.data.datamodule import FieldDataModule
-from surrogate.data.normalizer import fit_statistics
 from surrogate.data.reader import resolve_dataset_dir
-from surrogate.data.temporal import TemporalOptions
 from surrogate.errors import UserError
+from surrogate.loading.datamodule import FieldDataModule
+from surrogate.loading.normalizer import fit_statistics
+from surrogate.loading.temporal import TemporalOptions
 from surrogate.model_checks import check_model_size
 from surrogate.models import effective_config
 from surrogate.training.callbacks import EpochLog, RankLog
 from surrogate.training.faults import FaultGuard, interruptible
 from surrogate.training.loggers import build_logger
 from surrogate.training.module import OperatorModule
+from surrogate.training.optim import SCHEDULERS
 from surrogate.training.trainer_config import check_trainer_devices, lightning_configuration_errors
 
 log = logging.getLogger("surrogate.train")
@@ -94,12 +95,7 @@ def _log_effective_settings(cfg: DictConfig, container: dict[str, Any], grid: tu
         log.info("%s on the %s training grid: %s", name, shape, note)
     log.info("model %s: %s", name, ", ".join(f"{k}={v}" for k, v in params.items()))
     optim, schedule = container["optim"], container["scheduler"]
-    detail = {
-        "cosine": f"cosine to 0 per batch, warm-up {schedule['warmup']:.0%} of the steps",
-        "step": f"step x{schedule['gamma']} every {schedule['step_size']} epochs",
-        "onecycle": "one-cycle per batch",
-        "none": "constant",
-    }[schedule["name"]]
+    detail = SCHEDULERS.get(schedule["name"]).describe(schedule)
     log.info(
         "recipe: %s lr=%g weight_decay=%g; schedule %s; %d epochs, batch %d; loss %s; "
         "precision %s; compile %s",
@@ -127,20 +123,56 @@ def _check_resumable(ckpt_path: str, model: dict[str, Any]) -> None:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit `cfg.model` on `cfg.data`; returns the checkpoint paths and the final errors.
-
-    Rank 0 also writes them to <run_dir>/result.json, which sweep summaries read.
-    """
+    """Check the config, then fit `cfg.model` on `cfg.data` (`train_checked`)."""
     check_train(cfg)
+    return train_checked(cfg)
+
+
+def train_checked(cfg: DictConfig) -> dict[str, Any]:
+    """Fit `cfg.model` on `cfg.data` for a config `check_train` has passed (the CLI runs it
+    before the heavy imports); returns the checkpoint paths and the final errors.
+
+    The steps: the checks that need torch or the data, the data, the module, the trainer, the
+    fit. Rank 0 also writes the result to <run_dir>/result.json, which sweep summaries read.
+    """
     _check_cuda_options(cfg)
     check_trainer_devices(cfg, OmegaConf.to_container(cfg.trainer, resolve=True))
     _quiet_lightning()
     run_dir = Path(cfg.paths.output_dir)
-    dataset_dir = resolve_dataset_dir(str(cfg.data), cfg.paths.data_dir)
     container = OmegaConf.to_container(cfg, resolve=True)
     temporal = TemporalOptions.from_config(container["temporal"])
-    datamodule = FieldDataModule(
-        dataset_dir,
+    datamodule = _datamodule(cfg, temporal)
+    module = _module(cfg, container, datamodule, temporal)
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor="val/rel_l2",
+        mode="min",
+        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    if cfg.compile:
+        module.model.compile()
+    guard = FaultGuard(resumed_from=cfg.ckpt_path)
+    trainer = _trainer(cfg, container, run_dir, [checkpoint, RankLog(), guard])
+    log.info(
+        "training %s on %s: %d train / %d val samples, %d parameters",
+        cfg.model.name,
+        datamodule.dataset_dir,
+        len(datamodule.train_indices),
+        datamodule.valid_info.n_samples if datamodule.valid_info else len(datamodule.val_indices),
+        sum(p.numel() for p in module.parameters()),
+    )
+    start = time.perf_counter()
+    with interruptible(guard), lightning_configuration_errors():
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    return _result(cfg, trainer, module, checkpoint, run_dir, time.perf_counter() - start)
+
+
+def _datamodule(cfg: DictConfig, temporal: TemporalOptions) -> FieldDataModule:
+    return FieldDataModule(
+        resolve_dataset_dir(str(cfg.data), cfg.paths.data_dir),
         batch_size=int(cfg.loader.batch_size),
         num_workers=int(cfg.loader.num_workers),
         val_fraction=float(cfg.val_fraction),
@@ -149,6 +181,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         in_memory=str(cfg.loader.in_memory),
         memory_fraction=float(cfg.loader.memory_fraction),
     )
+
+
+def _module(
+    cfg: DictConfig,
+    container: dict[str, Any],
+    datamodule: FieldDataModule,
+    temporal: TemporalOptions,
+) -> OperatorModule:
+    """The model sized to the data (refused if its training state does not fit), seeded,
+    with the normaliser fitted on the training samples."""
     info = datamodule.train_info
     window = temporal.window * len(info.output_names) if info.temporal else 0
     check_model_size(
@@ -164,7 +206,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         model=container["model"],
         data={
             "name": info.name,
-            "dir": str(dataset_dir.resolve()),
+            "dir": str(datamodule.dataset_dir.resolve()),
             "pde": info.pde,
             "input_names": list(info.input_names),
             "output_names": list(info.output_names),
@@ -187,20 +229,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if info.temporal and temporal.predict == "change"
         else None,
     )
-    checkpoint = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="best",
-        monitor="val/rel_l2",
-        mode="min",
-        save_last=True,
-        auto_insert_metric_name=False,
-        enable_version_counter=False,
-    )
-    if cfg.compile:
-        module.model.compile()
+    return module
+
+
+def _trainer(
+    cfg: DictConfig, container: dict[str, Any], run_dir: Path, callbacks: list
+) -> L.Trainer:
+    """Lightning's Trainer with the run's logger, progress display and early stopping."""
     on_terminal = sys.stdout.isatty()
-    guard = FaultGuard(resumed_from=cfg.ckpt_path)
-    callbacks = [checkpoint, RankLog(), guard]
     callbacks += [RichProgressBar(), RichModelSummary()] if on_terminal else [EpochLog()]
     if cfg.early_stopping.patience is not None:
         callbacks.append(
@@ -212,24 +248,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             )
         )
     with lightning_configuration_errors():
-        trainer = L.Trainer(
+        return L.Trainer(
             **container["trainer"],
             default_root_dir=str(run_dir),
             logger=build_logger(cfg.logger, run_dir),
             callbacks=callbacks,
             enable_progress_bar=on_terminal,
         )
-    log.info(
-        "training %s on %s: %d train / %d val samples, %d parameters",
-        cfg.model.name,
-        dataset_dir,
-        len(datamodule.train_indices),
-        datamodule.valid_info.n_samples if datamodule.valid_info else len(datamodule.val_indices),
-        sum(p.numel() for p in module.parameters()),
-    )
-    start = time.perf_counter()
-    with interruptible(guard), lightning_configuration_errors():
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+
+
+def _result(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    module: OperatorModule,
+    checkpoint: ModelCheckpoint,
+    run_dir: Path,
+    seconds: float,
+) -> dict[str, Any]:
+    """The run's outcome; written to result.json by rank 0."""
     metrics = trainer.callback_metrics
     result = {
         "model": str(cfg.model.name),
@@ -244,7 +280,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "final_val_rel_l2": float(metrics.get("val/rel_l2", float("nan"))),
         "final_train_loss": float(metrics.get("train/loss_epoch", float("nan"))),
         "epochs": trainer.current_epoch,
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
     }
     if trainer.global_rank == 0:
         (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""Loading datasets for training: the DataModule, time windows, epoch shuffling, normalisers."""

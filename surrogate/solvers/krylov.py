@@ -1,0 +1,57 @@
+"""What every Krylov method shares: its config check and the settings of the chain around it.
+
+A Krylov method's config (conf/solver/<name>.yaml) carries `rtol`, `maxiter`, the
+preconditioner and its settings, `reuse_preconditioner`, `warm_start` and `fallback`; a method
+adds its own keys (GMRES's `m`) by extending `check_method`.
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from surrogate.checks import require_int
+from surrogate.errors import UserError
+from surrogate.solvers.base import LinearSolver, Systems
+from surrogate.solvers.preconditioners import PRECONDITIONERS
+
+
+class KrylovMethod(LinearSolver):
+    """An iterative method: preconditioned, run inside the chain's warm start and fallback."""
+
+    @classmethod
+    def check(cls, cfg: DictConfig, systems: Systems) -> None:
+        name = cfg.solver.name
+        require_int(cfg, "solver.maxiter", minimum=1)
+        require_int(cfg, "solver.reuse_preconditioner", minimum=0)
+        preconditioner = PRECONDITIONERS.choose(cfg, "solver.preconditioner")
+        if cls.needs_spd and not preconditioner.symmetric:
+            allowed = [n for n, p in PRECONDITIONERS.items() if p.symmetric]
+            raise UserError(
+                f"solver.preconditioner={cfg.solver.preconditioner} cannot be used with "
+                f"solver={name}; choose one of: {', '.join(allowed)}"
+            )
+        if cls.needs_spd and not systems.spd:
+            raise UserError(
+                f"solver={name} needs symmetric positive definite systems and "
+                f"pde={systems.family} is not; use solver=gmres or solver=gcrodr"
+            )
+        cls.check_method(cfg)
+        for _, each in PRECONDITIONERS.items():  # the settings the config carries, used or not
+            each.check(cfg)
+
+    @classmethod
+    def check_method(cls, cfg: DictConfig) -> None:
+        """The method's own keys (none by default)."""
+
+
+def check_restart_length(cfg: DictConfig) -> int:
+    """`solver.m`, the vectors of one cycle."""
+    return require_int(cfg, "solver.m", minimum=2)
+
+
+def check_recycled(cfg: DictConfig) -> None:
+    """`solver.m` and `solver.k` of a recycling method: k recycled vectors, k < m."""
+    m = check_restart_length(cfg)
+    k = require_int(cfg, "solver.k", minimum=1)
+    if k >= m:
+        raise UserError(f"solver.k={k} must be smaller than solver.m={m}")

@@ -1,0 +1,109 @@
+"""Up-front resource checks of `generate`: memory, disk, HDF5 chunks and time steps are refused
+in one line before any solve or file, with the estimate and what to change."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+import surrogate.generation.resources as resources
+from surrogate.errors import UserError
+from surrogate.generation.resources import Sizes, memory_needed
+from surrogate.generation.run import generate
+from surrogate.pdes import build_pde
+
+
+def test_a_grid_far_too_large_is_one_line_before_any_work(tmp_path):
+    """The issue's command: it used to fail in HDF5 ("memory allocation failed for fill
+    buffer") after start-up."""
+    result = run_cli(
+        ["generate", "pde=darcy3d", "pde.resolution=2000", "n_train=1", "n_test=0"], tmp_path
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert re.fullmatch(
+        r"error: pde=darcy3d at pde.resolution=2000 needs about [\d.]+ PiB of memory "
+        r"\(pardiso factors .*, matrix [\d.]+ TiB, one sample's fields [\d.]+ GiB\) and "
+        r"[\d.]+ GiB are available; use pde.resolution=\d+ or less, or an iterative solver "
+        r"\(e.g. solver=cg solver.preconditioner=amg\) \(check_resources=false runs it anyway\)",
+        line.replace("superlu", "pardiso"),
+    ), line
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.fixture
+def memory(monkeypatch):
+    """Pretend this machine has `memory.available` bytes free."""
+
+    class Memory:
+        available = 2**30
+
+    monkeypatch.setattr(resources, "available_memory", lambda: Memory.available)
+    return Memory
+
+
+def test_a_run_that_does_not_fit_names_the_largest_parts_and_the_resolution_that_fits(
+    make_cfg, memory
+):
+    args = ["pde.resolution=800", "n_train=1", "n_test=0", "solver=cg", "solver.preconditioner=amg"]
+    cfg = make_cfg("generate", *args)
+    needed = sum(memory_needed(cfg, cfg.solver, Sizes.of(cfg, build_pde(cfg.pde))).values())
+    memory.available = int(needed)  # fits, but not with the safety factor
+    with pytest.raises(UserError) as refused:
+        generate(cfg)
+    fitting = int(re.search(r"use pde.resolution=(\d+) or less", str(refused.value)).group(1))
+    assert re.match(
+        r"pde=darcy at pde.resolution=800 needs about [\d.]+ MiB of memory \(matrix [\d.]+ MiB, "
+        r"amg preconditioner [\d.]+ MiB, one sample's fields [\d.]+ MiB\) and [\d.]+ MiB are "
+        r"available; use pde.resolution=\d+ or less \(check_resources=false runs it anyway\)$",
+        str(refused.value),
+    ), refused.value
+    assert 600 < fitting < 800
+    assert not (tmp_path_of(cfg)).exists()
+    pde = build_pde(cfg.pde)
+    memory.available = int(needed * 1.3)
+    resources.check_resources(cfg, pde, None)  # fits with the safety factor: no error
+    memory.available = 1
+    resources.check_resources(make_cfg("generate", *args, "check_resources=false"), pde, None)
+
+
+def tmp_path_of(cfg) -> Path:
+    return Path(cfg.paths.data_dir)
+
+
+def test_workers_multiply_the_solver_memory_up_to_the_number_of_samples(make_cfg):
+    def needed(*overrides: str) -> float:
+        cfg = make_cfg("generate", "pde.resolution=200", "n_test=0", *overrides)
+        return sum(memory_needed(cfg, cfg.solver, Sizes.of(cfg, build_pde(cfg.pde))).values())
+
+    one, four = needed("n_train=100", "workers=1"), needed("n_train=100", "workers=4")
+    assert 3.9 * one < four - 3 * resources.PROCESS_BYTES < 4.2 * one
+    assert needed("n_train=2", "workers=1000000") == needed("n_train=2", "workers=2")
+
+
+def test_a_dataset_larger_than_the_free_disk_is_refused_before_any_file(make_cfg, monkeypatch):
+    monkeypatch.setattr(resources, "free_disk", lambda directory: 10 * 2**20)
+    cfg = make_cfg("generate", "pde.resolution=64", "n_train=1000", "n_test=0")
+    with pytest.raises(UserError, match=r"needs about 3\d\.\d MiB on disk and 10\.0 MiB are free"):
+        generate(cfg)
+    assert not tmp_path_of(cfg).exists()
+
+
+def test_a_sample_larger_than_an_hdf5_chunk_is_refused(make_cfg):
+    cfg = make_cfg("generate", "pde=darcy3d", "pde.resolution=1100", "n_train=1", "n_test=0")
+    cfg.check_resources = False  # the chunk limit holds whatever the memory
+    with pytest.raises(
+        UserError, match=r"HDF5 holds at most 4 GiB in one chunk .* use pde.resolution=1023 or less"
+    ):
+        generate(cfg)
+
+
+def test_a_trajectory_of_too_many_steps_is_refused(make_cfg):
+    cfg = make_cfg("generate", "pde=burgers", "pde.resolution=32", "pde.record_dt=1e12", "n_test=0")
+    with pytest.raises(
+        UserError, match=r"10 intervals of pde.record_dt=1e\+12 need at least 1e\+15 steps"
+    ):
+        generate(cfg)

@@ -1,0 +1,98 @@
+"""Poisson family: second-order convergence, SPD matrix, consistent boundary data, generation."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import scipy.sparse.linalg as spla
+from omegaconf import OmegaConf
+
+from surrogate.errors import UserError
+from surrogate.pdes.darcy import interior_points
+from surrogate.pdes.poisson import Poisson, assemble_poisson
+from surrogate.pdes.random_fields import SquareBoundary
+from tests.conftest import compose_stage
+
+
+def exact_u(x, y):
+    """Non-zero on the boundary; Laplacian(u) = (4 - 9) u, so f = 5 u."""
+    return np.sin(3 * x + 1) * np.exp(2 * y) + x * y
+
+
+def solve_manufactured(n: int) -> float:
+    full = np.linspace(0.0, 1.0, n + 2)
+    xf, yf = np.meshgrid(full, full, indexing="ij")
+    inner = interior_points(n)
+    xi, yi = np.meshgrid(inner, inner, indexing="ij")
+    forcing = 5 * np.sin(3 * xi + 1) * np.exp(2 * yi)
+    matrix, rhs = assemble_poisson(forcing, exact_u(xf, yf))
+    u = spla.spsolve(matrix.tocsc(), rhs).reshape(n, n)
+    return float(np.abs(u - exact_u(xi, yi)).max())
+
+
+def test_manufactured_solution_converges_at_second_order():
+    errors = [solve_manufactured(n) for n in (15, 31, 63)]
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert errors[-1] < 1e-3  # |u| reaches about 8
+    assert np.all(orders > 1.9), orders
+
+
+def poisson(n: int = 8, **overrides) -> Poisson:
+    cfg = {"resolution": n, "degree": 5, "forcing_scale": 1.0, "boundary_scale": 1.0}
+    return Poisson(OmegaConf.create({**cfg, **overrides}))
+
+
+def test_matrix_is_symmetric_positive_definite_and_sample_is_reproducible():
+    pde = poisson(6)
+    problem = pde.problem(np.random.default_rng(0))
+    dense = problem.matrix.toarray()
+    np.testing.assert_allclose(dense, dense.T)
+    assert np.linalg.eigvalsh(dense).min() > 0
+    assert (pde.spd, pde.symmetric) == (True, True)
+    again = pde.problem(np.random.default_rng(0))
+    np.testing.assert_array_equal(problem.rhs, again.rhs)
+    assert problem.inputs.shape == (2, 6, 6) and problem.features.shape == (72,)
+
+
+def test_boundary_sides_agree_at_corners_and_extension_matches_them():
+    boundary = SquareBoundary(np.random.default_rng(1).uniform(-1, 1, (4, 6)))
+    side = boundary.side
+    assert side("south", 0.0) == pytest.approx(side("west", 0.0))
+    assert side("south", 1.0) == pytest.approx(side("east", 0.0))
+    assert side("north", 0.0) == pytest.approx(side("west", 1.0))
+    assert side("north", 1.0) == pytest.approx(side("east", 1.0))
+    t = np.linspace(0, 1, 7)
+    np.testing.assert_allclose(boundary.extend(t, 0 * t), side("south", t))
+    np.testing.assert_allclose(boundary.extend(t, 0 * t + 1), side("north", t))
+    np.testing.assert_allclose(boundary.extend(0 * t, t), side("west", t))
+    np.testing.assert_allclose(boundary.extend(0 * t + 1, t), side("east", t))
+
+
+def test_family_solution_converges_to_its_boundary_data():
+    """|u - g| on the first interior row is O(h): it halves with h (the data are steep)."""
+    gaps = []
+    for n in (19, 39):
+        problem = poisson(n).problem(np.random.default_rng(2))
+        u = spla.spsolve(problem.matrix.tocsc(), problem.rhs).reshape(n, n)
+        gaps.append(np.abs(u[0] - problem.inputs[1, 0]).max())
+    assert 1.4 < gaps[0] / gaps[1] < 2.6
+
+
+def test_bad_degree_is_a_user_error():
+    with pytest.raises(UserError, match="pde.degree=-1 must be an integer >= 0"):
+        poisson(degree=-1)
+
+
+def test_generate_through_the_cli_config(tmp_path):
+    from surrogate.generation.run import generate
+
+    cfg = compose_stage(
+        "generate",
+        tmp_path,
+        ["pde=poisson", "pde.resolution=16", "n_train=4", "n_test=2", "name=x"],
+    )
+    generate(cfg)
+    with h5py.File(tmp_path / "data" / "x" / "test.h5") as file:
+        assert file["inputs"].shape == (2, 2, 16, 16) and file["outputs"].shape == (2, 1, 16, 16)
+        assert np.isfinite(file["outputs"][:]).all() and file["completed"][:].all()
