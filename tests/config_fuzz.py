@@ -97,6 +97,7 @@ ACCEPTED: dict[tuple[str, ...], tuple[tuple[str, ...], str]] = {
     ("generate", "pde=heat_transient", "pde.initial.scale"): ((H,), "the initial field's scale"),
     ("generate", "pde.wavenumber.min"): ((Z,), "k in [0, max]"),
     ("generate", "solver.maxiter"): ((H,), "the solve stops when it converges"),
+    ("generate", "solver=gmres", "solver.k"): ((Z,), "GMRES recycles nothing: k=0, its default"),
     ("generate", "solver.reuse_preconditioner"): ((Z, H), "rebuild always, or once a chain"),
     ("generate", "solver.ilu_fill_factor"): ((H,), "a bound only: ILU stops at full fill"),
     ("generate", "solver.ilu_drop_tol"): ((Z,), "drop nothing: exact ILU(0)"),

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from omegaconf import DictConfig
 
+from surrogate.checks import require_int
+from surrogate.errors import UserError
 from surrogate.solvers.arnoldi import arnoldi_cycle, preconditioned_operator
 from surrogate.solvers.base import SOLVERS, SolveResult, Systems, checked
 from surrogate.solvers.krylov import KrylovMethod, check_restart_length
 from surrogate.solvers.preconditioners import Apply
+
+log = logging.getLogger(__name__)
 
 
 @SOLVERS.register("gmres")
@@ -27,7 +32,15 @@ class GMRES(KrylovMethod):
 
     @classmethod
     def check_method(cls, cfg: DictConfig) -> None:
-        check_restart_length(cfg)
+        m = check_restart_length(cfg)
+        k = require_int(cfg, "solver.k", minimum=0)
+        if k >= m:
+            raise UserError(f"solver.k={k} must be smaller than solver.m={m}")
+        if k:
+            log.info(
+                "solver=gmres recycles nothing: solver.k=%d (GCRO-DR's recycled space) is ignored",
+                k,
+            )
 
     @classmethod
     def work_vectors(cls, cfg: DictConfig) -> int:

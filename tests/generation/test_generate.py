@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -81,6 +82,7 @@ def test_overwrite_removes_splits_no_longer_asked_for(make_cfg):
         ("name=../x", "must be letters"),
         ("pde.coefficient=smooth", "pde.coefficient='smooth' is unknown"),
         ("solver=gcrodr solver.k=40", "solver.k=40 must be smaller than solver.m=40"),
+        ("solver=gmres solver.k=40", "solver.k=40 must be smaller than solver.m=40"),
         ("pde=helmholtz solver=cg", "solver=cg needs symmetric positive definite systems"),
         (
             "solver=cg solver.preconditioner=ilu",
@@ -96,6 +98,19 @@ def test_bad_config_fails_before_any_file_is_written(make_cfg, override, message
     with pytest.raises(UserError, match=re.escape(message)):
         generate(cfg)
     assert not os.path.exists(cfg.paths.data_dir)
+
+
+def test_a_gcrodr_command_switched_to_gmres_runs_with_its_k_ignored(make_cfg, caplog):
+    """Issue 14's interface: the GCRO-DR command "the same with solver=gmres sort=none"."""
+    overrides = ("pde.resolution=8", "n_train=2", "n_test=0", "sort=none", "solver.k=20")
+    with caplog.at_level(logging.INFO, logger="surrogate.solvers.gmres"):
+        generate(make_cfg("generate", "solver=gmres", *overrides, "name=k20"))
+    assert "solver.k=20 (GCRO-DR's recycled space) is ignored" in caplog.text
+    generate(make_cfg("generate", "solver=gmres", *overrides[:-1], "name=k0"))
+    data = make_cfg("generate").paths.data_dir
+    with h5py.File(f"{data}/k20/train.h5") as with_k, h5py.File(f"{data}/k0/train.h5") as plain:
+        assert np.array_equal(with_k["outputs"][:], plain["outputs"][:])
+        assert np.array_equal(with_k["solver/iterations"][:], plain["solver/iterations"][:])
 
 
 def test_all_zero_counts_are_rejected(make_cfg):
