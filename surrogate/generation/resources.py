@@ -286,10 +286,18 @@ def check_resources(cfg: DictConfig, pde: object, shard: tuple[int, int] | None)
 
 
 def _check_steps(cfg: DictConfig, pde: object) -> None:
-    """Refuse a trajectory of more than MAX_STEPS internal steps: the step never exceeds
-    `max_dt` (a record_dt of 10^12 time units), and where the family fixes it per trajectory
+    """Refuse a trajectory of more than MAX_STEPS internal steps: a family with a fixed step
+    count says it (`steps_per_trajectory`: heat_transient's substeps per interval); otherwise
+    the step never exceeds `max_dt` (a record_dt of 10^12 time units), and where the family fixes it per trajectory
     from the initial state by the CFL condition (Burgers), sample 0 shows what it will be
     (an initial.scale of 10^12 made it 10^-15)."""
+    fixed = getattr(pde, "steps_per_trajectory", None)
+    if fixed is not None and fixed > MAX_STEPS:
+        raise UserError(
+            f"pde={cfg.pde.name}: pde.substeps={cfg.pde.substeps} steps per interval over "
+            f"{pde.fields.time_steps - 1} intervals are {fixed:.3g} steps per trajectory "  # type: ignore[attr-defined]
+            f"(more than {MAX_STEPS:.0e}); lower pde.substeps or pde.time_steps"
+        )
     record_dt, max_dt = getattr(pde, "record_dt", None), getattr(pde, "max_dt", None)
     if record_dt is None or max_dt is None:
         return

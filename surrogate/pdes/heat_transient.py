@@ -83,6 +83,11 @@ class HeatTransient:
         self.linear_solves = (self.time_steps - 1) * self.substeps
 
     @property
+    def steps_per_trajectory(self) -> int:
+        """Implicit steps of one trajectory (fixed: no CFL), for the resource check."""
+        return (self.time_steps - 1) * self.substeps
+
+    @property
     def fields(self) -> FieldSpec:
         return FieldSpec(
             ("conductivity",),

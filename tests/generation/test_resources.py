@@ -107,3 +107,6 @@ def test_a_trajectory_of_too_many_steps_is_refused(make_cfg):
         UserError, match=r"10 intervals of pde.record_dt=1e\+12 need at least 1e\+15 steps"
     ):
         generate(cfg)
+    fixed = make_cfg("generate", "pde=heat_transient", "pde.substeps=1000000000000", "n_test=0")
+    with pytest.raises(UserError, match=r"are 1\.9e\+13 steps per trajectory \(more than 1e\+09\)"):
+        generate(fixed)  # it ran for ever (found by the config fuzz)
