@@ -171,7 +171,14 @@ def check_train(cfg: DictConfig) -> None:
     require_float(cfg, "loader.memory_fraction", above=0.0, at_most=1.0)
     require_float(cfg, "val_fraction", above=0.0, at_most=0.5)
     require_float(cfg, "optim.lr", above=0.0)
-    require_float(cfg, "optim.weight_decay", minimum=0.0)
+    for model in cfg.optim.lr_by_model:
+        require_float(cfg, f"optim.lr_by_model.{model}", above=0.0)
+    decay = require_float(cfg, "optim.weight_decay", minimum=0.0)
+    if not decay < 1.0:
+        raise UserError(
+            f"optim.weight_decay={decay:g} pulls every weight to zero in a few steps (Adam's L2) or "
+            "flips its sign (AdamW, with lr >= 1/decay); use a value below 1, typically 1e-5 to 1e-2"
+        )
     OPTIMISERS.choose(cfg, "optim.name")
     SCHEDULERS.choose(cfg, "scheduler.name")
     warmup = require_float(cfg, "scheduler.warmup", minimum=0.0)
