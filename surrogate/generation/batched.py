@@ -33,6 +33,9 @@ def check_backend(cfg: DictConfig) -> None:
             f"backend=torch does not support pde={cfg.pde.name} yet (it supports: "
             f"{', '.join(sorted(BATCHED.names()))}); use backend=numpy for it"
         )
+    family = BATCHED.get(cfg.pde.name)
+    if hasattr(family, "check"):  # what of the family and solver config it batches
+        family.check(cfg)
     torch_device(str(cfg.device))
 
 

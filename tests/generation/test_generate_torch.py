@@ -1,5 +1,6 @@
 """backend=torch: the spectral families batched in torch give the numpy path's samples (to
-1e-6 after the whole horizon), batching changes no byte, and shards and a resume after SIGKILL
+1e-6 after the whole horizon), batched CG gives the numpy CG's iterations and the direct
+solutions within its tolerance (a lane that misses it falls back), batching changes no byte, and shards and a resume after SIGKILL
 give the file of one uninterrupted run. Every run here is on CPU tensors: the same code runs on
 a GPU with device=cuda."""
 
@@ -34,6 +35,11 @@ TINY = {
                 "pde.time_steps=4", "pde.viscosity=0.02", "pde.cfl=0.2"],
 }  # fmt: skip
 TORCH = ["backend=torch", "device=cpu"]
+CG = ["solver=cg", "solver.preconditioner=jacobi"]
+STEADY = {
+    "darcy": ["pde=darcy", "pde.resolution=12"],
+    "poisson": ["pde=poisson", "pde.resolution=12"],
+}
 
 
 def stored(path: Path) -> dict[str, np.ndarray]:
@@ -61,6 +67,46 @@ def test_torch_agrees_with_numpy_and_the_batch_size_changes_no_byte(make_cfg, tm
     for a, b in zip(numpy["outputs"], torched["outputs"]):  # every sample, the whole horizon
         assert np.isfinite(a).all()
         assert np.abs(a - b).max() <= 1e-6 * np.abs(a).max()
+
+
+@pytest.mark.parametrize("family", list(STEADY))
+def test_torch_cg_agrees_with_numpy_cg_and_direct_and_batching_changes_no_byte(
+    make_cfg, tmp_path, family
+):
+    args = [*STEADY[family], "n_train=7", "n_test=0", "seed=2", "name=r"]
+    runs = {
+        "direct": args,
+        "numpy_cg": [*args, *CG],
+        "b1": [*args, *CG, *TORCH, "batch_size=1"],
+        "b7": [*args, *CG, *TORCH, "batch_size=7"],
+    }
+    for run, overrides in runs.items():
+        generate(make_cfg("generate", *overrides, f"paths.data_dir={tmp_path / run}"))
+    files = {run: tmp_path / run / "r" / "train.h5" for run in runs}
+    assert bytes_without_timings(files["b1"]) == bytes_without_timings(files["b7"])
+    direct, numpy_cg, torched = (stored(files[run]) for run in ("direct", "numpy_cg", "b7"))
+    np.testing.assert_array_equal(numpy_cg["solver/iterations"], torched["solver/iterations"])
+    np.testing.assert_array_equal(direct["inputs"], torched["inputs"])
+    for a, b in zip(direct["outputs"], torched["outputs"]):
+        assert np.abs(a - b).max() <= 1e-6 * np.abs(a).max()
+    with h5py.File(files["b7"]) as file:
+        assert (file["solver/residual"][:] <= 1e-8).all() and file["solver/converged"][:].all()
+        assert not file["solver/fallback"][:].any()
+
+
+def test_a_lane_that_misses_rtol_is_solved_directly_and_flagged(make_cfg, tmp_path):
+    args = [*STEADY["darcy"], *CG, "solver.maxiter=5", "n_train=3", "n_test=0", "name=r"]
+    generate(make_cfg("generate", *args, *TORCH, f"paths.data_dir={tmp_path / 't'}"))
+    generate(make_cfg("generate", *STEADY["darcy"], "n_train=3", "n_test=0", "name=r",
+                      f"paths.data_dir={tmp_path / 'd'}"))  # fmt: skip
+    with h5py.File(tmp_path / "t" / "r" / "train.h5") as file:
+        assert file["solver/fallback"][:].all() and file["solver/converged"][:].all()
+        np.testing.assert_array_equal(file["solver/iterations"][:], 5)
+    torched, direct = (
+        stored(tmp_path / "t" / "r" / "train.h5"),
+        stored(tmp_path / "d" / "r" / "train.h5"),
+    )
+    np.testing.assert_allclose(torched["outputs"], direct["outputs"], rtol=1e-6, atol=0)
 
 
 def test_a_lane_that_blows_up_is_stored_as_nan_and_leaves_the_others_alone():
@@ -108,8 +154,12 @@ def test_torch_generation_killed_with_sigkill_resumes_to_the_identical_file(tmp_
 @pytest.mark.parametrize(
     "override, message",
     [
-        (["pde=darcy"], "backend=torch does not support pde=darcy yet (it supports: burgers, "
-                        "navier_stokes); use backend=numpy for it"),
+        (["pde=heat"], "backend=torch does not support pde=heat yet (it supports: burgers, "
+                       "darcy, navier_stokes, poisson); use backend=numpy for it"),
+        (["pde=darcy"], "backend=torch solves pde=darcy with solver=cg and "
+                        "solver.preconditioner=none or jacobi only (got solver=direct"),
+        (["pde=darcy", "pde.stencil=skr", *CG], "pde.stencil=harmonic only"),
+        (["pde=poisson", *CG, "solver.warm_start=true"], "solver.warm_start=true has no"),
         (["pde=burgers", "device=cuda"], "device=cuda but this torch"),
     ],
 )  # fmt: skip
