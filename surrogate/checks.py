@@ -87,6 +87,10 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+BACKENDS = ("numpy", "torch")  # backend=torch's families and devices: generation/batched.py
+DEVICES = ("auto", "cpu", "cuda")
+
+
 def check_generate(cfg: DictConfig) -> None:
     check_types(cfg, "generate")
     require_int(cfg, "pde.resolution", minimum=3)  # before name, which defaults to use it
@@ -107,6 +111,9 @@ def check_generate(cfg: DictConfig) -> None:
     require_float(cfg, "flush_seconds", minimum=0.0)
     require_bool(cfg, "overwrite")
     require_bool(cfg, "check_resources")
+    require_choice(cfg, "backend", BACKENDS)
+    require_choice(cfg, "device", DEVICES)
+    require_int(cfg, "batch_size", minimum=1)
     require_directory(cfg, "paths.data_dir")
     from surrogate.solvers.sorts import SORTS  # the sorts own their checks
 

@@ -79,6 +79,7 @@ ACCEPTED: dict[tuple[str, ...], tuple[tuple[str, ...], str]] = {
     ("generate", "workers"): ((H,), "never more worker processes than samples (2 here)"),
     ("generate", "segment"): ((H,), "one segment per chain: the solver state is never reset"),
     ("generate", "flush_seconds"): ((Z, H), "flush after every sample, or only at the end"),
+    ("generate", "batch_size"): ((H,), "never more lanes than samples (2 here)"),
     ("generate", "pde.forcing"): ((Z, N, H), "any constant right-hand side"),
     ("generate", "pde.forcing_amplitude"): ((Z, H), "unforced (0) or strongly forced flow"),
     ("generate", "pde.forcing_scale"): ((H,), "a scale of the random forcing"),

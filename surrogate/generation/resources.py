@@ -249,6 +249,9 @@ def memory_needed(cfg: DictConfig, solver: DictConfig, sizes: Sizes) -> dict[str
     largest_split = max(int(cfg[f"n_{split}"]) for split in SPLITS)
     workers = min(int(cfg.workers), largest_split)  # never more chains than samples
     per_solver = memory_per_solver(solver, sizes)
+    batch = min(int(cfg.batch_size), largest_split) if cfg.backend == "torch" else 1
+    if batch > 1:  # a batch's fields at once (on the host: a GPU's memory is not checked)
+        per_solver[f"{batch} samples' fields"] = per_solver.pop("one sample's fields") * batch
     solving = {
         f"{name} x {workers}" if workers > 1 else name: size * workers
         for name, size in per_solver.items()

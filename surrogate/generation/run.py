@@ -14,6 +14,7 @@ from surrogate.checks import check_generate
 from surrogate.data.schema import SPLITS, split_filename
 from surrogate.data.writer import SplitWriter
 from surrogate.errors import UserError
+from surrogate.generation.batched import check_backend
 from surrogate.generation.disk import generation_faults, stop_if_interrupted
 from surrogate.generation.lock import dataset_lock
 from surrogate.generation.progress import progress
@@ -41,9 +42,16 @@ DATASET_KEYS = (
 
 
 def dataset_config(cfg: DictConfig) -> str:
-    """The part of the config that defines the dataset's contents, as YAML (no paths or dates)."""
+    """The part of the config that defines the dataset's contents, as YAML (no paths or dates).
+
+    backend=torch is recorded (its samples agree with numpy's to rounding, not bit for bit);
+    the numpy backend is not, so that datasets made before the key existed stay up to date.
+    Neither device nor batch_size is: a lane does not depend on its batch, and devices differ
+    by rounding only.
+    """
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    return OmegaConf.to_yaml({key: resolved[key] for key in DATASET_KEYS})
+    keys = DATASET_KEYS + (("backend",) if resolved["backend"] != "numpy" else ())
+    return OmegaConf.to_yaml({key: resolved[key] for key in keys})
 
 
 def _stored_config(path: Path) -> str | None:
@@ -72,6 +80,7 @@ def generate_checked(cfg: DictConfig) -> dict[str, dict[str, float]]:
     """
     shard = parse_shard(cfg.shard)
     check_grid(cfg)
+    check_backend(cfg)
     pde = build_pde(cfg.pde)
     check_solver(cfg, systems_of(pde))
     check_resources(cfg, pde, shard)

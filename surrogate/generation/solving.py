@@ -93,8 +93,14 @@ def solve_chain(cfg: DictConfig, split: str, segments: list[list[int]]) -> Itera
     One solver serves the whole chain and is restarted at each segment, so its set-up (MKL, the
     PARDISO handle) is paid once. A time-dependent family simulates each sample's trajectory
     with the chain's solver, so its state carries across the time steps of a sample and on to
-    the next sample.
+    the next sample. With backend=torch the family's batched version solves the chain
+    (`solve_chain_batched`).
     """
+    if cfg.backend == "torch":
+        from surrogate.generation.batched import solve_chain_batched
+
+        yield from solve_chain_batched(cfg, split, segments)
+        return
     pde = build_pde(cfg.pde)
     seed = int(cfg.seed)
     solves = pde.linear_solves  # systems per sample

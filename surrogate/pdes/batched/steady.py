@@ -1,0 +1,144 @@
+"""What the batched steady families share: each lane's problem drawn and assembled by the numpy
+family (the same draws, inputs and right-hand side), the (2d + 1)-point diffusion stencil applied
+matrix-free in torch from the lane's face coefficients, batched CG, and the numpy path's safety
+net: each lane's true residual is checked on its own CSR matrix, and a lane that misses
+`solver.rtol` is solved again directly and flagged `fallback`.
+
+Supported: solver=cg with solver.preconditioner=none or jacobi, no warm start (a batch has no
+previous solution); the faces use the harmonic mean of the two nodes' coefficients as
+`surrogate.pdes.stencil.assemble_stencil` does, h = 1 / (n + 1).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from surrogate.errors import UserError
+from surrogate.pdes.base import Problem, Trajectory
+from surrogate.solvers.base import SolveResult, relative_residual
+from surrogate.solvers.batched.cg import batched_cg
+from surrogate.solvers.direct import DirectSolver
+
+PRECONDITIONERS = ("none", "jacobi")
+
+
+class Stencil:
+    """-div(a grad u) with zero Dirichlet data on (B, n, n) from coefficients on the full
+    (B, n + 2, n + 2) grid: the four faces of every node and their sum, the diagonal."""
+
+    def __init__(self, coefficient: torch.Tensor) -> None:
+        n = coefficient.shape[-1] - 2
+        h2 = (1.0 / (n + 1)) ** 2
+        center = coefficient[:, 1:-1, 1:-1]
+        neighbours = (  # (axis, step): (0, -1), (0, 1), (1, -1), (1, 1), the assembly's order
+            coefficient[:, :-2, 1:-1],
+            coefficient[:, 2:, 1:-1],
+            coefficient[:, 1:-1, :-2],
+            coefficient[:, 1:-1, 2:],
+        )
+        self.faces = [2.0 * center * other / (center + other) / h2 for other in neighbours]
+        self.diagonal = torch.zeros_like(center)
+        for face in self.faces:
+            self.diagonal = self.diagonal + face
+
+    def __call__(self, u: torch.Tensor) -> torch.Tensor:
+        padded = torch.nn.functional.pad(u, (1, 1, 1, 1))
+        shifted = (
+            padded[:, :-2, 1:-1],
+            padded[:, 2:, 1:-1],
+            padded[:, 1:-1, :-2],
+            padded[:, 1:-1, 2:],
+        )
+        out = self.diagonal * u
+        for face, neighbour in zip(self.faces, shifted):
+            out = out - face * neighbour
+        return out
+
+
+class BatchedSteady(ABC):
+    """`SteadyFamily.simulate` with solver=cg for a batch of streams; a family says how a
+    problem's coefficient on the full grid is found (`coefficient`)."""
+
+    def __init__(self, pde: object, solver: DictConfig, device: torch.device) -> None:
+        self.pde = pde
+        self.device = device
+        self.rtol, self.maxiter = float(solver.rtol), int(solver.maxiter)
+        self.jacobi = solver.preconditioner == "jacobi"
+        self.fallback = bool(solver.fallback)
+
+    @classmethod
+    def check(cls, cfg: DictConfig) -> None:
+        """Only what is batched: CG, Jacobi or no preconditioner, no warm start."""
+        solver = cfg.solver
+        if solver.name != "cg" or solver.preconditioner not in PRECONDITIONERS:
+            preconditioner = solver.get("preconditioner", "none")
+            raise UserError(
+                f"backend=torch solves pde={cfg.pde.name} with solver=cg and "
+                f"solver.preconditioner={' or '.join(PRECONDITIONERS)} only (got solver="
+                f"{solver.name}, preconditioner {preconditioner}); pass solver=cg "
+                "solver.preconditioner=jacobi, or use backend=numpy"
+            )
+        if solver.warm_start:
+            raise UserError(
+                "solver.warm_start=true has no previous solution within a batch with "
+                "backend=torch; pass solver.warm_start=false"
+            )
+
+    @abstractmethod
+    def coefficient(self, problem: Problem) -> np.ndarray:
+        """The problem's diffusion coefficient on the full (n + 2, n + 2) grid."""
+
+    def simulate(self, rngs: list[np.random.Generator]) -> list[Trajectory]:
+        start = time.perf_counter()
+        problems = [self.pde.problem(rng) for rng in rngs]  # type: ignore[attr-defined]
+        shape = (len(problems), *problems[0].inputs.shape[1:])
+        operator = Stencil(
+            torch.as_tensor(np.stack([self.coefficient(p) for p in problems]), device=self.device)
+        )
+        rhs = torch.as_tensor(np.stack([p.rhs for p in problems]), device=self.device)
+        x, iterations, products = batched_cg(
+            operator,
+            rhs.reshape(shape),
+            1.0 / operator.diagonal if self.jacobi else None,
+            self.rtol,
+            self.maxiter,
+        )
+        solutions = x.reshape(len(problems), -1).cpu().numpy()
+        share = (time.perf_counter() - start) / len(problems)
+        return [
+            self.checked(problem, solution, count, product, share)
+            for problem, solution, count, product in zip(problems, solutions, iterations, products)
+        ]
+
+    def checked(
+        self,
+        problem: Problem,
+        x: np.ndarray,
+        iterations: int,
+        products: int,
+        share: float,
+    ) -> Trajectory:
+        """The lane's result with its true residual; solved directly if it missed rtol."""
+        residual = relative_residual(problem.matrix, x, problem.rhs)
+        converged = bool(np.isfinite(residual) and residual <= self.rtol)
+        fallback = False
+        seconds = share
+        if not converged and self.fallback:
+            begin = time.perf_counter()
+            direct = DirectSolver(rtol=self.rtol, symmetric=True)
+            try:
+                exact = direct.solve(problem.matrix, problem.rhs)
+            finally:
+                direct.close()
+            x, residual, converged, fallback = exact.x, exact.residual, exact.converged, True
+            seconds += time.perf_counter() - begin
+        result = SolveResult(
+            np.empty(0), iterations, products, seconds, residual, converged, fallback
+        )
+        outputs = self.pde.solution_fields(x)  # type: ignore[attr-defined]
+        return Trajectory(problem.inputs, outputs, result, problem.params)
