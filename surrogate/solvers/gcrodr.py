@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
-from omegaconf import DictConfig
 
 from surrogate.solvers.arnoldi import (
     REORTHOGONALIZE,
@@ -33,8 +32,8 @@ from surrogate.solvers.arnoldi import (
     arnoldi_cycle,
     preconditioned_operator,
 )
-from surrogate.solvers.base import SOLVERS, OperatorMemo, SolveResult, Systems, checked
-from surrogate.solvers.krylov import KrylovMethod, check_recycled
+from surrogate.solvers.base import SOLVERS, OperatorMemo, SolveResult, checked
+from surrogate.solvers.krylov import RecyclingMethod
 from surrogate.solvers.preconditioners import Apply, apply_columns
 
 
@@ -85,25 +84,8 @@ class RecycledSpace:
 
 
 @SOLVERS.register("gcrodr")
-class GCRODR(KrylovMethod):
+class GCRODR(RecyclingMethod):
     """Solves a sequence of systems, carrying the recycled space U from one to the next."""
-
-    recycles = True
-
-    def __init__(self, m: int, k: int, rtol: float, maxiter: int) -> None:
-        self.m, self.k, self.rtol, self.maxiter = m, k, rtol, maxiter
-
-    @classmethod
-    def check_method(cls, cfg: DictConfig) -> None:
-        check_recycled(cfg)
-
-    @classmethod
-    def work_vectors(cls, cfg: DictConfig) -> int:
-        return 2 * int(cfg.m) + 2 * int(cfg.k) + 8
-
-    @classmethod
-    def from_config(cls, cfg: DictConfig, systems: Systems) -> GCRODR:
-        return cls(int(cfg.m), int(cfg.k), float(cfg.rtol), int(cfg.maxiter))
 
     def new_state(self) -> RecycledSpace:
         return RecycledSpace()

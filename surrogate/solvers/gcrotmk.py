@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from omegaconf import DictConfig
 
-from surrogate.solvers.base import SOLVERS, OperatorMemo, SolveResult, Systems, checked
-from surrogate.solvers.krylov import KrylovMethod, check_recycled
+from surrogate.solvers.base import SOLVERS, OperatorMemo, SolveResult, checked
+from surrogate.solvers.krylov import RecyclingMethod
 from surrogate.solvers.preconditioners import Apply
 
 
@@ -24,25 +23,8 @@ class CarriedVectors:
 
 
 @SOLVERS.register("gcrotmk")
-class GCROTMK(KrylovMethod):
+class GCROTMK(RecyclingMethod):
     """A second recycling engine, scipy's, beside our GCRO-DR."""
-
-    recycles = True
-
-    def __init__(self, m: int, k: int, rtol: float, maxiter: int) -> None:
-        self.m, self.k, self.rtol, self.maxiter = m, k, rtol, maxiter
-
-    @classmethod
-    def check_method(cls, cfg: DictConfig) -> None:
-        check_recycled(cfg)
-
-    @classmethod
-    def work_vectors(cls, cfg: DictConfig) -> int:
-        return 2 * int(cfg.m) + 2 * int(cfg.k) + 8
-
-    @classmethod
-    def from_config(cls, cfg: DictConfig, systems: Systems) -> GCROTMK:
-        return cls(int(cfg.m), int(cfg.k), float(cfg.rtol), int(cfg.maxiter))
 
     def new_state(self) -> CarriedVectors:
         return CarriedVectors()

@@ -55,3 +55,26 @@ def check_recycled(cfg: DictConfig) -> None:
     k = require_int(cfg, "solver.k", minimum=1)
     if k >= m:
         raise UserError(f"solver.k={k} must be smaller than solver.m={m}")
+
+
+class RecyclingMethod(KrylovMethod):
+    """A method with cycles of m vectors that carries k of them from one system to the next
+    (GCRO-DR, GCROT(m, k)): the settings, check and memory they share; each adds `new_state`
+    (the carried space, owned by the chain) and `solve`."""
+
+    recycles = True
+
+    def __init__(self, m: int, k: int, rtol: float, maxiter: int) -> None:
+        self.m, self.k, self.rtol, self.maxiter = m, k, rtol, maxiter
+
+    @classmethod
+    def check_method(cls, cfg: DictConfig) -> None:
+        check_recycled(cfg)
+
+    @classmethod
+    def work_vectors(cls, cfg: DictConfig) -> int:
+        return 2 * int(cfg.m) + 2 * int(cfg.k) + 8
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, systems: Systems) -> RecyclingMethod:
+        return cls(int(cfg.m), int(cfg.k), float(cfg.rtol), int(cfg.maxiter))
