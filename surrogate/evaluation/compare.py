@@ -25,23 +25,6 @@ from surrogate.evaluation.run import evaluate_checkpoint
 
 log = logging.getLogger("surrogate.eval")
 
-COLUMNS = (
-    "job",
-    "model",
-    "seed",
-    "overrides",
-    "parameters",
-    "rel_l2",
-    "rel_h1",
-    "nrmse",
-    "frmse_low",
-    "frmse_mid",
-    "frmse_high",
-    "inference_seconds_per_sample",
-    "speedup_vs_solver",
-    "pde_residual",
-    "dataset",
-)
 # The metrics averaged over seeds per configuration.
 AGGREGATED = (
     "rel_l2",
@@ -54,6 +37,8 @@ AGGREGATED = (
     "speedup_vs_solver",
     "pde_residual",
 )
+
+COLUMNS = ("job", "model", "seed", "overrides", "parameters", *AGGREGATED, "dataset")
 
 
 def is_comparison(path: Path) -> bool:
