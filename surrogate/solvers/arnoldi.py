@@ -15,10 +15,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import solve_triangular
 
-from surrogate.solvers import kernels
+from surrogate.lazy import lazy_module
 
 Operator = Callable[[np.ndarray], np.ndarray]
-REORTHOGONALIZE = kernels.REORTHOGONALIZE
+kernels = lazy_module("surrogate.solvers.kernels")
 
 
 @dataclass

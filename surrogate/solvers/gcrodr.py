@@ -27,9 +27,9 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from surrogate.solvers.arnoldi import (
-    REORTHOGONALIZE,
     ArnoldiCycle,
     arnoldi_cycle,
+    kernels,
     preconditioned_operator,
 )
 from surrogate.solvers.base import SOLVERS, OperatorMemo, SolveResult, checked
@@ -157,7 +157,7 @@ class GCRODR(RecyclingMethod):
         norm = float(np.linalg.norm(r))
         coefficients = c @ r
         r -= coefficients @ c
-        if float(np.linalg.norm(r)) < REORTHOGONALIZE * norm:
+        if float(np.linalg.norm(r)) < kernels.REORTHOGONALIZE * norm:
             correction = c @ r
             r -= correction @ c
             coefficients += correction

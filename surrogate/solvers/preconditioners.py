@@ -24,9 +24,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from surrogate.checks import require_float
 from surrogate.errors import UserError
+from surrogate.lazy import lazy_module
 from surrogate.registry import Registry
-from surrogate.solvers import kernels
 
+kernels = lazy_module("surrogate.solvers.kernels")
 log = logging.getLogger(__name__)
 
 Apply = Callable[[np.ndarray], np.ndarray]
