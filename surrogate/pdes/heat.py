@@ -246,7 +246,7 @@ class Heat(SteadyFamily):
         along_x = (geo.wall_x + xs) / (2 * xs)
         flux = np.select(
             [geo.wall_nx > 0, geo.wall_nx < 0, geo.wall_ny > 0, geo.wall_ny < 0],
-            [chebyshev(walls[i], along_y if i < 2 else along_x) for i in range(4)],
+            [*chebyshev(walls[:2], along_y), *chebyshev(walls[2:], along_x)],
         )
         return temperature, flux
 

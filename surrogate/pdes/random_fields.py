@@ -87,8 +87,22 @@ def sample_grf_3d(
 
 
 def chebyshev(coefficients: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """sum_k c_k T_k(2 t - 1) for t in [0, 1]: a Chebyshev series on the unit interval."""
-    return np.polynomial.chebyshev.chebval(2.0 * np.asarray(t) - 1.0, coefficients)
+    """sum_k c_k T_k(2 t - 1) for t in [0, 1]: a Chebyshev series on the unit interval.
+
+    `coefficients` (degree + 1,) gives t's shape; (rows, degree + 1) evaluates each row's series
+    at t in one pass, shape (rows,) + t.shape. Clenshaw's recurrence in numpy's `chebval` order,
+    so each value is bitwise what `chebval` gives for that row alone (the data stay the same)."""
+    c = np.asarray(coefficients, np.float64)
+    x = 2.0 * np.asarray(t, np.float64) - 1.0
+    # Degree first, then the row axis and one axis per axis of t: c[i] broadcasts against x.
+    c = c.T.reshape(c.shape[::-1] + (1,) * x.ndim)
+    if len(c) == 1:
+        return c[0] + 0 * x
+    x2 = 2 * x
+    c0, c1 = c[-2], c[-1]
+    for i in range(3, len(c) + 1):
+        c0, c1 = c[-i] - c1, c0 + c1 * x2
+    return c0 + c1 * x
 
 
 class SquareBoundary:
@@ -102,11 +116,13 @@ class SquareBoundary:
     interpolation of the four sides: a smooth function on the square equal to them on the boundary.
     """
 
+    SIDES = ("south", "north", "west", "east")
+
     def __init__(self, coefficients: np.ndarray) -> None:
         self.coefficients = np.asarray(coefficients, np.float64)
-        # Each side's values at t = 0 and 1 (evaluated once; elementwise, so the same numbers
-        # as scalar evaluations).
-        self.ends = [chebyshev(c, np.array([0.0, 1.0])) for c in self.coefficients]
+        # Each side's values at t = 0 and 1 (elementwise, so the same numbers as scalar
+        # evaluations).
+        self.ends = chebyshev(self.coefficients, np.array([0.0, 1.0]))
         south, north, west, east = self.ends
         self.corner = {
             (0, 0): 0.5 * (south[0] + west[0]),
@@ -114,23 +130,33 @@ class SquareBoundary:
             (0, 1): 0.5 * (north[0] + west[1]),
             (1, 1): 0.5 * (north[1] + east[1]),
         }
-
-    def side(self, name: str, t: np.ndarray) -> np.ndarray:
-        """Corrected values of one side at its coordinate t in [0, 1]."""
-        index = ("south", "north", "west", "east").index(name)
-        start, end = {
+        # Each side's (corner at t = 0, corner at t = 1).
+        self.span = {
             "south": ((0, 0), (1, 0)),
             "north": ((0, 1), (1, 1)),
             "west": ((0, 0), (0, 1)),
             "east": ((1, 0), (1, 1)),
-        }[name]
+        }
+
+    def sides(self, names: tuple[str, ...], t: np.ndarray) -> np.ndarray:
+        """Corrected values of the sides `names` at their coordinate t in [0, 1], shape
+        (len(names),) + t.shape: the series of all of them evaluated in one pass."""
+        rows = [self.SIDES.index(name) for name in names]
         t = np.asarray(t, np.float64)
-        at_start, at_end = self.ends[index]
-        return (
-            chebyshev(self.coefficients[index], t)
-            + (1.0 - t) * (self.corner[start] - at_start)
-            + t * (self.corner[end] - at_end)
-        )
+        values = chebyshev(self.coefficients[rows], t)
+        corrected = []
+        for value, name, row in zip(values, names, rows):
+            (start, end), (at_start, at_end) = self.span[name], self.ends[row]
+            corrected.append(
+                value
+                + (1.0 - t) * (self.corner[start] - at_start)
+                + t * (self.corner[end] - at_end)
+            )
+        return np.stack(corrected)
+
+    def side(self, name: str, t: np.ndarray) -> np.ndarray:
+        """Corrected values of one side at its coordinate t in [0, 1]."""
+        return self.sides((name,), t)[0]
 
     def extend(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Coons patch at points (x, y) of the unit square (arrays of one shape, or broadcasting
@@ -143,10 +169,6 @@ class SquareBoundary:
             + (1 - x) * y * c[0, 1]
             + x * y * c[1, 1]
         )
-        return (
-            (1 - x) * self.side("west", y)
-            + x * self.side("east", y)
-            + (1 - y) * self.side("south", x)
-            + y * self.side("north", x)
-            - bilinear
-        )
+        west, east = self.sides(("west", "east"), y)
+        south, north = self.sides(("south", "north"), x)
+        return (1 - x) * west + x * east + (1 - y) * south + y * north - bilinear
