@@ -1,0 +1,63 @@
+"""`solver.preconditioner=mg` for the numpy path: the batched geometric multigrid V-cycle of
+`surrogate.solvers.batched.mg` on one lane, its fine operator read off the CSR matrix of a
+(2d + 1)-point stencil (darcy, poisson, darcy3d, heat, ...). The same V-cycle as with
+backend=torch, so the two backends take the same CG iterations; it runs in torch on the CPU
+(torch is imported only when mg is chosen)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from omegaconf import DictConfig
+
+from surrogate.checks import require_float, require_int
+from surrogate.errors import UserError
+from surrogate.solvers.preconditioners import PRECONDITIONERS, Apply, Preconditioner
+
+
+def check_mg(cfg: DictConfig) -> None:
+    """`solver.mg`'s values, where the solver's config carries them; mg needs them."""
+    if "mg" not in cfg.solver:
+        if cfg.solver.get("preconditioner") == "mg":
+            raise UserError(
+                f"solver.preconditioner=mg needs solver.mg settings, which solver="
+                f"{cfg.solver.name} has not; use solver=cg"
+            )
+        return
+    require_int(cfg, "solver.mg.smoothing_steps", minimum=1)
+    require_float(cfg, "solver.mg.omega", above=0.0, at_most=1.0)
+    require_int(cfg, "solver.mg.coarsest", minimum=1)
+
+
+@PRECONDITIONERS.register("mg")
+class MultigridPreconditioner(Preconditioner):
+    """One symmetric V-cycle with Galerkin coarse grids: SPD for an SPD stencil (CG)."""
+
+    symmetric = True
+    # The hierarchy (3^d-point coarse stencils over a geometric series of levels) and the
+    # V-cycle's work fields, per non-zero of the fine (2d + 1)-point stencil.
+    bytes_per_nonzero = 40
+
+    @classmethod
+    def build(cls, matrix: sp.csr_matrix, settings: Any, omega: float) -> Apply:
+        import torch
+
+        from surrogate.solvers.batched.mg import Multigrid, Settings
+        from surrogate.solvers.batched.stencil import Stencil
+
+        stencil = Stencil.from_matrix(matrix)
+        grid = tuple(stencil.diagonal.shape[1:])
+        cycle = Multigrid(stencil, grid, Settings(**settings.mg))
+
+        def apply(r: np.ndarray) -> np.ndarray:
+            return (
+                cycle(torch.from_numpy(np.ascontiguousarray(r)).reshape(1, *grid)).numpy().ravel()
+            )
+
+        return apply
+
+    @classmethod
+    def check(cls, cfg: DictConfig) -> None:
+        check_mg(cfg)
