@@ -52,7 +52,7 @@ class Compact:
         out = self.diagonal * u
         for weight, offset in zip(self.weights, self.offsets):
             if any(offset):
-                out = out + weight * shifted(padded, offset)
+                out += weight * shifted(padded, offset)
         return out
 
 

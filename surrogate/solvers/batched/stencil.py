@@ -102,5 +102,5 @@ class Stencil:
         padded = pad(u, self.d)
         out = self.diagonal * u
         for face, (axis, step) in zip(self.faces, moves(self.d)):
-            out = out - face * shifted(padded, unit(self.d, axis, step))
+            out -= face * shifted(padded, unit(self.d, axis, step))
         return out
