@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from surrogate.checks import require_float, require_int
 from surrogate.errors import UserError
@@ -18,9 +18,11 @@ from surrogate.solvers.preconditioners import PRECONDITIONERS, Apply, Preconditi
 
 
 def check_mg(cfg: DictConfig) -> None:
-    """`solver.mg`'s values, where the solver's config carries them; mg needs them."""
+    """`solver.mg`'s values, where the solver's config carries them; mg needs them, and
+    systems that are stencils on a full n^d grid (tried on the family's first system)."""
+    chosen = cfg.solver.get("preconditioner") == "mg"
     if "mg" not in cfg.solver:
-        if cfg.solver.get("preconditioner") == "mg":
+        if chosen:
             raise UserError(
                 f"solver.preconditioner=mg needs solver.mg settings, which solver="
                 f"{cfg.solver.name} has not; use solver=cg"
@@ -29,6 +31,23 @@ def check_mg(cfg: DictConfig) -> None:
     require_int(cfg, "solver.mg.smoothing_steps", minimum=1)
     require_float(cfg, "solver.mg.omega", above=0.0, at_most=1.0)
     require_int(cfg, "solver.mg.coarsest", minimum=1)
+    if chosen and OmegaConf.select(cfg, "pde") is not None:
+        check_stencil_grid(cfg)
+
+
+def check_stencil_grid(cfg: DictConfig) -> None:
+    """The family's first system is a (2d + 1)-point stencil on n^d (heat's slotted domain is
+    not); a family that assembles its systems while it steps (heat_transient) is not tried."""
+    from surrogate.pdes import build_pde
+    from surrogate.solvers.batched.stencil import Stencil
+
+    pde = build_pde(cfg.pde)
+    if not hasattr(pde, "problem"):
+        return
+    try:
+        Stencil.from_matrix(pde.problem(np.random.default_rng(0)).matrix)
+    except UserError as error:
+        raise UserError(f"pde={cfg.pde.name}: {error}") from None
 
 
 @PRECONDITIONERS.register("mg")
