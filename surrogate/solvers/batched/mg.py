@@ -119,20 +119,21 @@ def galerkin(operator: Operator, fine: tuple[int, ...]) -> Compact:
 
 def dense(operator: Operator, grid: tuple[int, ...]) -> torch.Tensor:
     """The operator as (B, N, N) matrices, each stencil entry scattered to its place."""
-    lanes, d = operator.diagonal.shape[0], len(grid)
-    size = int(torch.tensor(grid).prod())
+    lanes, d, device = operator.diagonal.shape[0], len(grid), operator.diagonal.device
+    size = math.prod(grid)
     matrices = operator.diagonal.new_zeros((lanes, size, size))
-    index = torch.stack(torch.meshgrid(*(torch.arange(n) for n in grid), indexing="ij"))
-    rows = torch.arange(size).reshape(grid)
+    index = torch.stack(
+        torch.meshgrid(*(torch.arange(n, device=device) for n in grid), indexing="ij")
+    )
+    rows = torch.arange(size, device=device).reshape(grid)
     for offset, weight in operator.entries():
-        target = index + torch.tensor(offset).reshape(d, *(1,) * d)
-        inside = torch.ones(grid, dtype=torch.bool)
+        target = index + torch.tensor(offset, device=device).reshape(d, *(1,) * d)
+        inside = torch.ones(grid, dtype=torch.bool, device=device)
+        columns = torch.zeros(grid, dtype=torch.long, device=device)
         for axis, n in enumerate(grid):
             inside &= (target[axis] >= 0) & (target[axis] < n)
-        columns = torch.zeros(grid, dtype=torch.long)
-        for axis, n in enumerate(grid):
             columns = columns * n + target[axis].clamp(0, n - 1)
-        matrices[:, rows[inside], columns[inside]] += weight[:, inside.to(weight.device)]
+        matrices[:, rows[inside], columns[inside]] += weight[:, inside]
     return matrices
 
 
