@@ -157,7 +157,6 @@ class Multigrid:
         while math.prod(grid) > settings.coarsest and max(grid) > 1:
             self.levels.append((current, grid, settings.omega / current.diagonal))
             current, grid = galerkin(current, grid), tuple(coarse_size(n) for n in grid)
-        self.coarsest_grid = grid
         self.factor = torch.linalg.cholesky(dense(current, grid))
 
     @property
