@@ -1,8 +1,8 @@
 """`solver.preconditioner=mg` for the numpy path: the batched geometric multigrid V-cycle of
 `surrogate.solvers.batched.mg` on one lane, its fine operator read off the CSR matrix of a
-(2d + 1)-point stencil (darcy, poisson, darcy3d, heat, ...). The same V-cycle as with
-backend=torch, so the two backends take the same CG iterations; it runs in torch on the CPU
-(torch is imported only when mg is chosen)."""
+(2d + 1)-point stencil on a full n^d grid (darcy, poisson, darcy3d, heat_transient). The same
+V-cycle as with backend=torch, so the two backends take the same CG iterations; it runs in
+torch on the CPU (torch is imported only when mg is chosen)."""
 
 from __future__ import annotations
 
