@@ -9,10 +9,11 @@ threads (BLAS / torch). The trajectories are short (`--intervals` stored interva
 `record_dt`, the default internal step) so that a row takes seconds: the cost per internal step
 is what the ratio measures.
 
-Each (row, backend) runs in a fresh process (`--one`), so that its peak memory is its own: the
-peak resident set (getrusage ru_maxrss, which counts torch's allocations as well as numpy's)
-minus the process's resident set after its imports and a one-sample warm-up; a GPU's memory is
-torch.cuda.max_memory_allocated. Usage (timings: run it under the shared CPU lock):
+Each (row, backend) runs in a fresh process (`--one`), so that its peak memory is its own: after
+its imports and a one-sample warm-up (compilations, plans) the kernel's peak resident set is
+reset (Linux: /proc/self/clear_refs), and the row reports the timed chain's peak resident set
+(VmHWM, which counts torch's allocations as well as numpy's) minus the resident set it started
+from; a GPU's memory is torch.cuda.max_memory_allocated. Usage (timings: run it under the shared CPU lock):
 
     flock /tmp/surrogate-cpu.lock python benchmarks/torch_generation.py --samples 32 --batch-size 32
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -72,20 +72,30 @@ def seconds_per_sample(overrides: list[str], samples: int) -> tuple[float, float
     return (time.perf_counter() - start) / samples, steps / samples
 
 
-def resident_mib() -> float:
-    """This process's peak resident set so far, MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def resident_mib(field: str) -> float:
+    """VmRSS (now) or VmHWM (the peak since the last reset) of this process, MiB (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def reset_peak_resident() -> None:
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
 
 
 def measure_one(overrides: list[str], samples: int) -> dict[str, float]:
     """`--one`: a warm-up sample (imports, plans), then the timed chain and its peak memory."""
     cuda = "device=cuda" in overrides
     seconds_per_sample(overrides, 1)
-    before = resident_mib()
+    reset_peak_resident()
+    before = resident_mib("VmRSS")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     seconds, steps = seconds_per_sample(overrides, samples)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else resident_mib() - before
+    peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else resident_mib("VmHWM") - before
     return {"seconds": seconds, "steps": steps, "peak_mib": peak}
 
 
