@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from split_files import bytes_without_timings
 
 from surrogate.errors import UserError
-from surrogate.generation.run import generate
+from surrogate.generation.run import dataset_config, generate
 from surrogate.pdes import build_pde
 from surrogate.solvers.batched.cg import batched_cg, lane_dot
 from surrogate.solvers.batched.mg import Multigrid, Settings, prolong, restrict
@@ -182,6 +182,12 @@ def test_bad_mg_settings_are_refused_before_any_work(make_cfg, tmp_path, overrid
     with pytest.raises(UserError, match=message):
         generate(cfg)
     assert not (tmp_path / "data").exists()
+
+
+def test_mg_settings_are_part_of_a_dataset_only_when_mg_is_used(make_cfg):
+    jacobi = dataset_config(make_cfg("generate", "solver=cg", "solver.preconditioner=jacobi"))
+    assert "mg:" not in jacobi and "preconditioner: jacobi" in jacobi  # as before solver.mg
+    assert "smoothing_steps: 2" in dataset_config(make_cfg("generate", *MG))
 
 
 @pytest.mark.slow
