@@ -16,6 +16,9 @@ from surrogate.checks import require_float, require_int
 from surrogate.errors import UserError
 from surrogate.solvers.preconditioners import PRECONDITIONERS, Apply, Preconditioner
 
+MAX_SMOOTHING_STEPS = 100
+MAX_COARSEST = 4096
+
 
 def check_mg(cfg: DictConfig) -> None:
     """`solver.mg`'s values, where the solver's config carries them; mg needs them, and
@@ -28,9 +31,19 @@ def check_mg(cfg: DictConfig) -> None:
                 f"{cfg.solver.name} has not; use solver=cg"
             )
         return
-    require_int(cfg, "solver.mg.smoothing_steps", minimum=1)
+    steps = require_int(cfg, "solver.mg.smoothing_steps", minimum=1)
+    if steps > MAX_SMOOTHING_STEPS:
+        raise UserError(
+            f"solver.mg.smoothing_steps={steps} must be <= {MAX_SMOOTHING_STEPS} (1-3 is usual: "
+            "more sweeps cost more than the iterations they save)"
+        )
     require_float(cfg, "solver.mg.omega", above=0.0, at_most=1.0)
-    require_int(cfg, "solver.mg.coarsest", minimum=1)
+    coarsest = require_int(cfg, "solver.mg.coarsest", minimum=1)
+    if coarsest > MAX_COARSEST:
+        raise UserError(
+            f"solver.mg.coarsest={coarsest} must be <= {MAX_COARSEST}: the coarsest level is a "
+            f"dense Cholesky factor per lane ({MAX_COARSEST} unknowns: 128 MiB)"
+        )
     if chosen and OmegaConf.select(cfg, "pde") is not None:
         check_stencil_grid(cfg)
 
