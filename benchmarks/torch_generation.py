@@ -1,12 +1,19 @@
-"""backend=torch against backend=numpy: seconds per sample of the families torch supports.
+"""backend=torch against backend=numpy: seconds per sample and peak memory of the families
+torch supports.
 
 Each row runs `solve_chain` as `surrogate generate` does (one chain, no HDF5 writing) for the
-same samples with the numpy backend (steady families: solver=auto, its best choice; torch:
-CG with Jacobi), torch on the CPU and, where torch sees a GPU, torch on
-CUDA, side by side in one run; every backend uses `--threads` threads (BLAS / torch). The
-trajectories are short (`--intervals` stored intervals of `record_dt`, the default internal
-step) so that a row takes seconds: the cost per internal step is what the ratio measures.
-Usage (timings: run it under the shared CPU lock):
+same samples with the numpy backend (steady families: solver=auto, its best choice), torch on
+the CPU and, where torch sees a GPU, torch on CUDA, side by side in one run; a steady family has
+one row per torch preconditioner (CG with jacobi, CG with mg). Every backend uses `--threads`
+threads (BLAS / torch). The trajectories are short (`--intervals` stored intervals of
+`record_dt`, the default internal step) so that a row takes seconds: the cost per internal step
+is what the ratio measures.
+
+Each (row, backend) runs in a fresh process (`--one`), so that its peak memory is its own: after
+its imports and a one-sample warm-up (compilations, plans) the kernel's peak resident set is
+reset (Linux: /proc/self/clear_refs), and the row reports the timed chain's peak resident set
+(VmHWM, which counts torch's allocations as well as numpy's) minus the resident set it started
+from; a GPU's memory is torch.cuda.max_memory_allocated. Usage (timings: run it under the shared CPU lock):
 
     flock /tmp/surrogate-cpu.lock python benchmarks/torch_generation.py --samples 32 --batch-size 32
 
@@ -16,6 +23,9 @@ Prints a markdown table (paste it into docs/benchmarks.md with the command).
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import time
 
 import torch
@@ -26,16 +36,26 @@ from surrogate.cli.app import config_dir
 from surrogate.generation.solving import solve_chain
 
 SPECTRAL = ("navier_stokes", "burgers")
-TORCH_CG = ["solver=cg", "solver.preconditioner=jacobi"]  # numpy: solver=auto, its best
-CASES = {  # (family, grid): (overrides, overrides of the torch runs); 1D Burgers at 64 and 256
-    ("navier_stokes", "64²"): (["pde=navier_stokes", "pde.resolution=64"], []),
-    ("navier_stokes", "256²"): (["pde=navier_stokes", "pde.resolution=256"], []),
-    ("burgers", "64"): (["pde=burgers", "pde.resolution=64"], []),
-    ("burgers", "256"): (["pde=burgers", "pde.resolution=256"], []),
-    ("darcy", "64²"): (["pde=darcy", "pde.resolution=64", "solver=auto"], TORCH_CG),
-    ("darcy", "256²"): (["pde=darcy", "pde.resolution=256", "solver=auto"], TORCH_CG),
-    ("poisson", "64²"): (["pde=poisson", "pde.resolution=64", "solver=auto"], TORCH_CG),
-    ("poisson", "256²"): (["pde=poisson", "pde.resolution=256", "solver=auto"], TORCH_CG),
+JACOBI = ["solver=cg", "solver.preconditioner=jacobi"]  # numpy: solver=auto, its best
+MG = ["solver=cg", "solver.preconditioner=mg"]
+CASES = {  # (family, grid, torch solver): (overrides, overrides of the torch runs)
+    ("navier_stokes", "64²", "-"): (["pde=navier_stokes", "pde.resolution=64"], []),
+    ("navier_stokes", "256²", "-"): (["pde=navier_stokes", "pde.resolution=256"], []),
+    ("burgers", "64", "-"): (["pde=burgers", "pde.resolution=64"], []),
+    ("burgers", "256", "-"): (["pde=burgers", "pde.resolution=256"], []),
+    **{
+        (family, f"{n}{power}", name): (
+            [f"pde={family}", f"pde.resolution={n}", "solver=auto"],
+            choice,
+        )
+        for family, power, sizes in (
+            ("darcy", "²", (64, 256)),
+            ("poisson", "²", (64, 256)),
+            ("darcy3d", "³", (32, 64)),
+        )
+        for n in sizes
+        for name, choice in (("cg jacobi", JACOBI), ("cg mg", MG))
+    },
 }
 
 
@@ -52,14 +72,53 @@ def seconds_per_sample(overrides: list[str], samples: int) -> tuple[float, float
     return (time.perf_counter() - start) / samples, steps / samples
 
 
+def resident_mib(field: str) -> float:
+    """VmRSS (now) or VmHWM (the peak since the last reset) of this process, MiB (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def reset_peak_resident() -> None:
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+
+
+def measure_one(overrides: list[str], samples: int) -> dict[str, float]:
+    """`--one`: a warm-up sample (imports, plans), then the timed chain and its peak memory."""
+    cuda = "device=cuda" in overrides
+    seconds_per_sample(overrides, 1)
+    reset_peak_resident()
+    before = resident_mib("VmRSS")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    seconds, steps = seconds_per_sample(overrides, samples)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else resident_mib("VmHWM") - before
+    return {"seconds": seconds, "steps": steps, "peak_mib": peak}
+
+
+def measured(overrides: list[str], samples: int) -> dict[str, float]:
+    """`measure_one` in a fresh process: its peak memory is this run's alone."""
+    command = [sys.executable, __file__, "--one", json.dumps(overrides), "--samples", str(samples)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--intervals", type=int, default=2, help="stored intervals per sample")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--families", nargs="*", default=sorted({f for f, _ in CASES}))
+    parser.add_argument("--families", nargs="*", default=sorted({f for f, _, _ in CASES}))
+    parser.add_argument("--grids", nargs="*", help="only these grids (e.g. 64² 32³)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # a JSON list of overrides: one run
     args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure_one(json.loads(args.one), args.samples)))
+        return
     backends = {"numpy": ["backend=numpy"], "torch-cpu": ["backend=torch", "device=cpu"]}
     if torch.cuda.is_available():
         backends["torch-cuda"] = ["backend=torch", "device=cuda"]
@@ -75,26 +134,36 @@ def main() -> None:
     header = [
         "family",
         "grid",
+        "torch solver",
         "steps or iterations/sample (torch)",
         *(f"{b} s/sample" for b in backends),
+        *(f"{b} peak MiB" for b in backends),
     ]
     header += [f"numpy / {b}" for b in backends if b != "numpy"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for (family, grid), (overrides, torch_overrides) in CASES.items():
-        if family not in args.families:
+    numpy_runs: dict[tuple[str, str], dict[str, float]] = {}  # one per (family, grid)
+    for (family, grid, solver), (overrides, torch_overrides) in CASES.items():
+        if family not in args.families or (args.grids and grid not in args.grids):
             continue
-        timings, steps = {}, 0.0
         if family in SPECTRAL:
             overrides = [*overrides, f"pde.time_steps={args.intervals + 1}"]
+        runs = {}
         for backend, choice in backends.items():
+            if backend == "numpy" and (family, grid) in numpy_runs:
+                runs[backend] = numpy_runs[family, grid]
+                continue
             choice = choice if backend == "numpy" else [*choice, *torch_overrides]
-            seconds_per_sample([*overrides, *common, *choice], 1)  # warm-up: imports, plans
-            timings[backend], steps = seconds_per_sample(
-                [*overrides, *common, *choice], args.samples
-            )
-        row = [family, grid, f"{steps:.0f}", *(f"{t:.4f}" for t in timings.values())]
-        row += [f"{timings['numpy'] / t:.2f}x" for b, t in timings.items() if b != "numpy"]
+            runs[backend] = measured([*overrides, *common, *choice], args.samples)
+        numpy_runs[family, grid] = runs["numpy"]
+        row = [family, grid, solver, f"{runs['torch-cpu']['steps']:.0f}"]
+        row += [f"{run['seconds']:.4f}" for run in runs.values()]
+        row += [f"{run['peak_mib']:.1f}" for run in runs.values()]
+        row += [
+            f"{runs['numpy']['seconds'] / run['seconds']:.2f}x"
+            for b, run in runs.items()
+            if b != "numpy"
+        ]
         print("| " + " | ".join(row) + " |", flush=True)
 
 

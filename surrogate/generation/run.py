@@ -47,10 +47,12 @@ def dataset_config(cfg: DictConfig) -> str:
     backend=torch is recorded (its samples agree with numpy's to rounding, not bit for bit);
     the numpy backend is not, so that datasets made before the key existed stay up to date.
     Neither device nor batch_size is: a lane does not depend on its batch, and devices differ
-    by rounding only.
+    by rounding only. `solver.mg` is recorded only when mg is the preconditioner.
     """
     resolved = OmegaConf.to_container(cfg, resolve=True)
     keys = DATASET_KEYS + (("backend",) if resolved["backend"] != "numpy" else ())
+    if resolved["solver"].get("preconditioner") != "mg":  # as stored before solver.mg existed
+        resolved["solver"].pop("mg", None)
     return OmegaConf.to_yaml({key: resolved[key] for key in keys})
 
 

@@ -1,4 +1,5 @@
-"""Darcy flow (harmonic stencil) batched in torch: matrix-free stencil, batched CG."""
+"""Darcy flow (harmonic stencil) batched in torch: matrix-free stencil, batched CG with Jacobi
+or the multigrid V-cycle (`solver.preconditioner=mg`)."""
 
 from __future__ import annotations
 

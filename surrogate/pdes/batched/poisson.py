@@ -1,4 +1,5 @@
-"""Poisson batched in torch: the 5-point Laplacian matrix-free (coefficient 1), batched CG."""
+"""Poisson batched in torch: the 5-point Laplacian matrix-free (coefficient 1), batched CG with
+Jacobi or the multigrid V-cycle (`solver.preconditioner=mg`)."""
 
 from __future__ import annotations
 

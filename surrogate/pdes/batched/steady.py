@@ -1,10 +1,12 @@
 """What the batched steady families share: each lane's problem drawn and assembled by the numpy
 family (the same draws, inputs and right-hand side), the (2d + 1)-point diffusion stencil applied
-matrix-free in torch from the lane's face coefficients, batched CG, and the numpy path's safety
+matrix-free in torch from the lane's face coefficients (`surrogate.solvers.batched.stencil`),
+batched CG preconditioned by Jacobi or a geometric multigrid V-cycle (`solver.preconditioner=mg`,
+`surrogate.solvers.batched.mg`, settings `solver.mg`), and the numpy path's safety
 net: each lane's true residual is checked on its own CSR matrix, and a lane that misses
 `solver.rtol` is solved again directly and flagged `fallback`.
 
-Supported: solver=cg with solver.preconditioner=none or jacobi, no warm start (a batch has no
+Supported: solver=cg with solver.preconditioner=none, jacobi or mg, no warm start (a batch has no
 previous solution); the faces use the harmonic mean of the two nodes' coefficients as
 `surrogate.pdes.stencil.assemble_stencil` does, h = 1 / (n + 1).
 """
@@ -21,43 +23,12 @@ from omegaconf import DictConfig
 from surrogate.errors import UserError
 from surrogate.pdes.base import Problem, Trajectory
 from surrogate.solvers.base import SolveResult, relative_residual
-from surrogate.solvers.batched.cg import batched_cg
+from surrogate.solvers.batched.cg import Operator, batched_cg
+from surrogate.solvers.batched.mg import Multigrid, Settings
+from surrogate.solvers.batched.stencil import Stencil
 from surrogate.solvers.direct import DirectSolver
 
-PRECONDITIONERS = ("none", "jacobi")
-
-
-class Stencil:
-    """-div(a grad u) with zero Dirichlet data on (B, n, n) from coefficients on the full
-    (B, n + 2, n + 2) grid: the four faces of every node and their sum, the diagonal."""
-
-    def __init__(self, coefficient: torch.Tensor) -> None:
-        n = coefficient.shape[-1] - 2
-        h2 = (1.0 / (n + 1)) ** 2
-        center = coefficient[:, 1:-1, 1:-1]
-        neighbours = (  # (axis, step): (0, -1), (0, 1), (1, -1), (1, 1), the assembly's order
-            coefficient[:, :-2, 1:-1],
-            coefficient[:, 2:, 1:-1],
-            coefficient[:, 1:-1, :-2],
-            coefficient[:, 1:-1, 2:],
-        )
-        self.faces = [2.0 * center * other / (center + other) / h2 for other in neighbours]
-        self.diagonal = torch.zeros_like(center)
-        for face in self.faces:
-            self.diagonal = self.diagonal + face
-
-    def __call__(self, u: torch.Tensor) -> torch.Tensor:
-        padded = torch.nn.functional.pad(u, (1, 1, 1, 1))
-        shifted = (
-            padded[:, :-2, 1:-1],
-            padded[:, 2:, 1:-1],
-            padded[:, 1:-1, :-2],
-            padded[:, 1:-1, 2:],
-        )
-        out = self.diagonal * u
-        for face, neighbour in zip(self.faces, shifted):
-            out = out - face * neighbour
-        return out
+PRECONDITIONERS = ("none", "jacobi", "mg")
 
 
 class BatchedSteady(ABC):
@@ -68,20 +39,23 @@ class BatchedSteady(ABC):
         self.pde = pde
         self.device = device
         self.rtol, self.maxiter = float(solver.rtol), int(solver.maxiter)
-        self.jacobi = solver.preconditioner == "jacobi"
+        self.preconditioner = str(solver.preconditioner)
+        self.mg = Settings(**solver.mg) if self.preconditioner == "mg" else None
         self.fallback = bool(solver.fallback)
 
     @classmethod
     def check(cls, cfg: DictConfig) -> None:
-        """Only what is batched: CG, Jacobi or no preconditioner, no warm start."""
+        """Only what is batched: CG with none, Jacobi or mg, no warm start (mg's settings are
+        checked with the solver's, as for the numpy path)."""
         solver = cfg.solver
         if solver.name != "cg" or solver.preconditioner not in PRECONDITIONERS:
             preconditioner = solver.get("preconditioner", "none")
             raise UserError(
                 f"backend=torch solves pde={cfg.pde.name} with solver=cg and "
-                f"solver.preconditioner={' or '.join(PRECONDITIONERS)} only (got solver="
+                f"solver.preconditioner={', '.join(PRECONDITIONERS[:-1])} or {PRECONDITIONERS[-1]} "
+                f"only (got solver="
                 f"{solver.name}, preconditioner {preconditioner}); pass solver=cg "
-                "solver.preconditioner=jacobi, or use backend=numpy"
+                "solver.preconditioner=mg, or use backend=numpy"
             )
         if solver.warm_start:
             raise UserError(
@@ -97,16 +71,12 @@ class BatchedSteady(ABC):
         start = time.perf_counter()
         problems = [self.pde.problem(rng) for rng in rngs]  # type: ignore[attr-defined]
         shape = (len(problems), *problems[0].inputs.shape[1:])
-        operator = Stencil(
+        operator = Stencil.from_coefficient(
             torch.as_tensor(np.stack([self.coefficient(p) for p in problems]), device=self.device)
         )
         rhs = torch.as_tensor(np.stack([p.rhs for p in problems]), device=self.device)
         x, iterations, products = batched_cg(
-            operator,
-            rhs.reshape(shape),
-            1.0 / operator.diagonal if self.jacobi else None,
-            self.rtol,
-            self.maxiter,
+            operator, rhs.reshape(shape), self.precondition(operator), self.rtol, self.maxiter
         )
         solutions = x.reshape(len(problems), -1).cpu().numpy()
         share = (time.perf_counter() - start) / len(problems)
@@ -114,6 +84,15 @@ class BatchedSteady(ABC):
             self.checked(problem, solution, count, product, share)
             for problem, solution, count, product in zip(problems, solutions, iterations, products)
         ]
+
+    def precondition(self, operator: Stencil) -> Operator:
+        """z = M^{-1} r for every lane, built from the lanes' own operators."""
+        if self.preconditioner == "mg":
+            return Multigrid(operator, tuple(operator.diagonal.shape[1:]), self.mg)
+        if self.preconditioner == "jacobi":
+            inverse = 1.0 / operator.diagonal
+            return lambda r: r * inverse
+        return lambda r: r
 
     def checked(
         self,

@@ -1,4 +1,4 @@
-"""Batched Jacobi-preconditioned CG in torch: lane b solves A_b x_b = b_b to
+"""Batched preconditioned CG in torch: lane b solves A_b x_b = b_b to
 ||b_b - A_b x_b|| <= rtol ||b_b||, as `surrogate.solvers.cg.CG` does one system.
 
 A lane that has converged (or used `maxiter` iterations) is frozen while the others go on, so
@@ -27,17 +27,15 @@ def lane_norm(a: torch.Tensor) -> torch.Tensor:
 def batched_cg(
     apply: Operator,
     rhs: torch.Tensor,
-    inverse_diagonal: torch.Tensor | None,
+    precondition: Operator,
     rtol: float,
     maxiter: int,
 ) -> tuple[torch.Tensor, list[int], list[int]]:
     """(x, iterations, matrix products) per lane from x0 = 0, the products counted as the numpy
-    CG counts them (the final check included); `inverse_diagonal` None: no preconditioner."""
+    CG counts them (the final check included); `precondition` is z = M^{-1} r for every lane
+    (symmetric positive definite: identity, Jacobi, a multigrid V-cycle)."""
     lanes = rhs.shape[0]
     column = (lanes,) + (1,) * (rhs.dim() - 1)
-
-    def precondition(r: torch.Tensor) -> torch.Tensor:
-        return r if inverse_diagonal is None else r * inverse_diagonal
 
     target = rtol * lane_norm(rhs)
     x = torch.zeros_like(rhs)
