@@ -25,8 +25,11 @@ from surrogate.solvers.batched.gmres import (
     Cycle,
     arnoldi_cycle,
     flat_operator,
+    flatten,
+    lane_matmul,
     lane_products,
     lane_rows,
+    unflatten,
 )
 from surrogate.solvers.gcrodr import harmonic_ritz_vectors
 
@@ -83,7 +86,7 @@ def solve_recycling(
     counted as the numpy GCRO-DR counts them (the re-fit's k products included)."""
     shape, lanes = rhs.shape, rhs.shape[0]
     matrix = flat_operator(apply, shape)
-    scale = None if inverse_diagonal is None else inverse_diagonal.reshape(lanes, -1)
+    scale = None if inverse_diagonal is None else flatten(inverse_diagonal)
 
     def precondition(v: torch.Tensor) -> torch.Tensor:
         return v if scale is None else v * scale
@@ -91,7 +94,7 @@ def solve_recycling(
     def operator(v: torch.Tensor) -> torch.Tensor:
         return matrix(precondition(v))
 
-    b = rhs.reshape(lanes, -1)
+    b = flatten(rhs)
     target = rtol * lane_norm(b)
     x = torch.zeros_like(b)
     r = b.clone()
@@ -134,7 +137,7 @@ def solve_recycling(
         finished = finished | ((lane_norm(r) <= target).cpu().numpy()) | (iterations >= maxiter)
         if finished.all():
             break
-    return x.reshape(shape), iterations.tolist(), products.tolist(), Spaces(u, count)
+    return unflatten(x, shape), iterations.tolist(), products.tolist(), Spaces(u, count)
 
 
 def project(r: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,7 +157,7 @@ def refit(
     and dropping directions whose Gram eigenvalue is below 1e-12 of the largest."""
     images = torch.stack([operator(u[:, i]) for i in range(u.shape[1])], dim=1)
     for _ in range(2):
-        gram = torch.bmm(images, images.transpose(1, 2)).cpu().numpy()
+        gram = lane_matmul(images, images.transpose(1, 2)).cpu().numpy()
         transform = np.zeros_like(gram)
         kept = np.zeros_like(count)
         for lane, size in enumerate(count):
@@ -165,8 +168,8 @@ def refit(
             kept[lane] = int(keep.sum())
             transform[lane, :size, : kept[lane]] = vectors[:, keep] / np.sqrt(values[keep])
         mix = torch.as_tensor(transform, device=u.device).transpose(1, 2)
-        images, u, count = torch.bmm(mix, images), torch.bmm(mix, u), kept
-    overlap = torch.bmm(images, u.transpose(1, 2)).cpu().numpy()
+        images, u, count = lane_matmul(mix, images), lane_matmul(mix, u), kept
+    overlap = lane_matmul(images, u.transpose(1, 2)).cpu().numpy()
     return u, images, overlap, count
 
 
@@ -186,7 +189,7 @@ def recycle(
     lanes, m = cycle.hessenberg.shape[0], cycle.hessenberg.shape[2]
     hessenberg = cycle.hessenberg.cpu().numpy()
     coupling = cycle.coupling.cpu().numpy()
-    vu = torch.bmm(cycle.krylov, u.transpose(1, 2)).cpu().numpy()  # (B, m + 1, k)
+    vu = lane_matmul(cycle.krylov, u.transpose(1, 2)).cpu().numpy()  # (B, m + 1, k)
     norms = lane_norm(u.reshape(-1, u.shape[-1])).reshape(lanes, k).cpu().numpy()
     steps = cycle.steps.cpu().numpy()
     keep_u = np.zeros((lanes, k, k))  # U_new = keep_u^T U + from_v^T V_m
@@ -227,8 +230,8 @@ def recycle(
 
     def mixed(old_mix: np.ndarray, old: torch.Tensor, new_mix: np.ndarray, rows: torch.Tensor):
         to = {"dtype": old.dtype, "device": old.device}
-        old_part = torch.bmm(torch.as_tensor(old_mix, **to).transpose(1, 2), old)
-        return old_part + torch.bmm(torch.as_tensor(new_mix, **to).transpose(1, 2), rows)
+        old_part = lane_matmul(torch.as_tensor(old_mix, **to).transpose(1, 2), old)
+        return old_part + lane_matmul(torch.as_tensor(new_mix, **to).transpose(1, 2), rows)
 
     u_new = mixed(keep_u, u, from_v, cycle.krylov[:, :m])
     c_new = mixed(keep_c, c, from_w, cycle.krylov)

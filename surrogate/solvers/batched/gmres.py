@@ -35,14 +35,20 @@ class Cycle:
     residual: torch.Tensor
 
 
+def lane_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a[l] @ b[l] for every lane l, one product per lane: a lane's result is then the same
+    whatever the batch (torch.bmm's (B, j, N) x (B, N, 1) was not, and slower on the CPU)."""
+    return torch.stack([x @ y for x, y in zip(a, b)])
+
+
 def lane_rows(coefficients: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """sum_i coefficients[b, i] rows[b, i]: (B, j) with (B, j, N) -> (B, N)."""
-    return torch.bmm(coefficients.unsqueeze(1), rows).squeeze(1)
+    return lane_matmul(coefficients, rows)
 
 
 def lane_products(rows: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """rows[b] @ w[b]: (B, j, N) with (B, N) -> (B, j)."""
-    return torch.bmm(rows, w.unsqueeze(2)).squeeze(2)
+    return lane_matmul(rows, w)
 
 
 def orthogonalize(w: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,7 +96,7 @@ def arnoldi_cycle(
         hessenberg[:, : j + 2, j] = column
         safe = torch.where(norm > 0, norm, 1.0).unsqueeze(1)
         krylov[:, j + 1] = torch.where(running.unsqueeze(1), w / safe, 0.0)
-        rotated = lane_products(rotations[:, : j + 2, : j + 2], column)
+        rotated = (rotations[:, : j + 2, : j + 2] * column.unsqueeze(1)).sum(dim=2)
         a, b = rotated[:, j], rotated[:, j + 1]
         radius = torch.sqrt(a * a + b * b)
         cos = torch.where(radius > 0, a / torch.where(radius > 0, radius, 1.0), 1.0)
@@ -133,9 +139,25 @@ def least_squares(
     return torch.linalg.solve_triangular(system, rhs.unsqueeze(2), upper=True).squeeze(2)
 
 
+ALIGN = 8  # float64 entries in 64 bytes
+
+
+def flatten(fields: torch.Tensor) -> torch.Tensor:
+    """(B, ...) fields as (B, N) vectors, N padded with zeros to a multiple of ALIGN: every
+    lane's vectors then start on the same alignment as a lone lane's, and BLAS kernels, whose
+    summation order follows the alignment, give each lane the same bits in any batch."""
+    flat = fields.reshape(fields.shape[0], -1)
+    return torch.nn.functional.pad(flat, (0, -flat.shape[1] % ALIGN))
+
+
+def unflatten(vectors: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """The inverse of `flatten`."""
+    return vectors[:, : shape[1:].numel()].reshape(shape)
+
+
 def flat_operator(apply: Callable[[torch.Tensor], torch.Tensor], shape: torch.Size) -> Flat:
-    """The stencil `apply` on (B, ...) fields as an operator on (B, N) vectors."""
-    return lambda v: apply(v.reshape(shape)).reshape(shape[0], -1)
+    """The stencil `apply` on (B, ...) fields as an operator on flattened vectors."""
+    return lambda v: flatten(apply(unflatten(v, shape)))
 
 
 def batched_gmres(
@@ -151,12 +173,12 @@ def batched_gmres(
     `inverse_diagonal` None: no preconditioner, else Jacobi on the right."""
     shape, lanes = rhs.shape, rhs.shape[0]
     matrix = flat_operator(apply, shape)
-    scale = None if inverse_diagonal is None else inverse_diagonal.reshape(lanes, -1)
+    scale = None if inverse_diagonal is None else flatten(inverse_diagonal)
 
     def precondition(v: torch.Tensor) -> torch.Tensor:
         return v if scale is None else v * scale
 
-    b = rhs.reshape(lanes, -1)
+    b = flatten(rhs)
     target = rtol * lane_norm(b)
     x = torch.zeros_like(b)
     iterations = torch.zeros(lanes, dtype=torch.long, device=b.device)
@@ -168,7 +190,7 @@ def batched_gmres(
         beta = lane_norm(r)
         active = active & (beta > target) & (iterations < maxiter)
         if not bool(active.any()):
-            return x.reshape(shape), iterations.tolist(), products.tolist()
+            return unflatten(x, shape), iterations.tolist(), products.tolist()
         limit = torch.where(active, (maxiter - iterations).clamp(max=m), 0)
         cycle = arnoldi_cycle(lambda v: matrix(precondition(v)), r, beta, limit, target, m)
         iterations += cycle.steps
