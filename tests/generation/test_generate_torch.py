@@ -155,8 +155,8 @@ def test_torch_generation_killed_with_sigkill_resumes_to_the_identical_file(tmp_
     "override, message",
     [
         (["pde=heat"], "backend=torch does not support pde=heat yet (it supports: burgers, "
-                       "darcy, navier_stokes, poisson); use backend=numpy for it"),
-        (["pde=darcy"], "backend=torch solves pde=darcy with solver=cg and "
+                       "darcy, helmholtz, navier_stokes, poisson); use backend=numpy for it"),
+        (["pde=darcy"], "backend=torch solves pde=darcy with solver=cg or gmres or gcrodr and "
                         "solver.preconditioner=none or jacobi only (got solver=direct"),
         (["pde=darcy", "pde.stencil=skr", *CG], "pde.stencil=harmonic only"),
         (["pde=poisson", *CG, "solver.warm_start=true"], "solver.warm_start=true has no"),

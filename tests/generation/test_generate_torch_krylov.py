@@ -139,9 +139,15 @@ def test_helmholtz_in_torch_agrees_with_direct_and_numpy_and_what_batching_chang
         **{f"gmres{b}": [*GMRES_RUN, *TORCH, f"batch_size={b}"] for b in (1, 7)},
         **{
             f"{mode}{b}": [*GCRODR_RUN, *TORCH, f"solver.recycle_batch={mode}", f"batch_size={b}"]
-            for mode in ("none", "lane", "shared")
-            for b in (1, 3, 7)
-        },
+            for mode, b in [
+                ("none", 1),
+                ("none", 7),
+                ("lane", 1),
+                ("lane", 3),
+                ("lane", 7),
+                ("shared", 7),
+            ]
+        },  # fmt: skip
     }
     data = {}
     for run, overrides in runs.items():
@@ -156,12 +162,11 @@ def test_helmholtz_in_torch_agrees_with_direct_and_numpy_and_what_batching_chang
     np.testing.assert_allclose(
         data["lane1"]["solver/iterations"], data["numpy_gcrodr"]["solver/iterations"], atol=1
     )
-    np.testing.assert_array_equal(data["lane1"]["outputs"], data["shared1"]["outputs"])
     # a carried space changes the iterations with the batch, not the samples beyond tolerance
     assert not np.array_equal(
         data["lane1"]["solver/iterations"], data["lane7"]["solver/iterations"]
     )
-    assert data["lane3"]["solver/iterations"].sum() < data["none3"]["solver/iterations"].sum()
+    assert data["lane3"]["solver/iterations"].sum() < data["none1"]["solver/iterations"].sum()
     exact = data["direct"]["outputs"]
     for run in runs:
         np.testing.assert_array_equal(data[run]["inputs"], data["direct"]["inputs"])
@@ -177,7 +182,7 @@ def test_a_segment_redone_alone_gives_the_same_samples(make_cfg):
     both = {s.index: s for s in solve_chain(cfg, "train", [[3, 1, 4, 0], [7, 2, 6, 5]])}
     alone = {s.index: s for s in solve_chain(cfg, "train", [[7, 2, 6, 5]])}
     for index, sample in alone.items():
-        np.testing.assert_array_equal(sample.states, both[index].states)
+        np.testing.assert_array_equal(sample.outputs, both[index].outputs)
         assert sample.result.iterations == both[index].result.iterations
     whole = {s.index: s for s in solve_chain(cfg, "train", [[3, 1, 4, 0, 7, 2, 6, 5]])}
     assert any(whole[i].result.iterations != both[i].result.iterations for i in alone)

@@ -17,6 +17,8 @@ class BatchedHelmholtz(BatchedSteady):
     """The coefficient extended to the boundary as `Helmholtz.problem` does, and each lane's
     k^2 taken off its diagonal, as `assemble_helmholtz` does."""
 
+    spd = False
+
     def coefficient(self, problem: Problem) -> np.ndarray:
         return np.pad(problem.inputs[0], 1, mode="edge")
 

@@ -68,7 +68,9 @@ class Stencil:
 class BatchedSteady(ABC):
     """`SteadyFamily.simulate` with a batched Krylov solver for a batch of streams; a family
     says how a problem's coefficient on the full grid is found (`coefficient`), or its whole
-    operator (`operator`)."""
+    operator (`operator`), and whether its systems are SPD (`spd`: CG applies)."""
+
+    spd = True
 
     def __init__(self, pde: object, solver: DictConfig, device: torch.device) -> None:
         self.pde = pde
@@ -89,11 +91,8 @@ class BatchedSteady(ABC):
     def check(cls, cfg: DictConfig) -> None:
         """Only what is batched: CG (SPD families), GMRES or GCRO-DR, Jacobi or no
         preconditioner, no warm start."""
-        from surrogate.pdes.base import FAMILIES
-
         solver = cfg.solver
-        spd = bool(FAMILIES.get(cfg.pde.name).spd)
-        allowed = SOLVERS if spd else SOLVERS[1:]
+        allowed = SOLVERS if cls.spd else SOLVERS[1:]
         if solver.name not in allowed or solver.preconditioner not in PRECONDITIONERS:
             preconditioner = solver.get("preconditioner", "none")
             raise UserError(
