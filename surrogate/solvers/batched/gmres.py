@@ -1,8 +1,8 @@
 """Batched restarted GMRES(m) in torch, right-preconditioned: lane b solves A_b x_b = b_b to
 ||b_b - A_b x_b|| <= rtol ||b_b||, as `surrogate.solvers.gmres.GMRES` does one system.
 
-Every lane runs its own Arnoldi cycle (classical Gram-Schmidt with a second pass, as batched
-matrix products) and stops it on its own residual estimate: a lane that has met its target or
+Every lane runs its own Arnoldi cycle (classical Gram-Schmidt, a second pass where a lane needs
+it, one matrix product per lane) and stops it on its own residual estimate: a lane that has met its target or
 used its steps is frozen while the others go on, and each cycle restarts from the true
 residual. The least-squares problem is kept in QR form by accumulating the Givens rotations as
 one small (m + 1)^2 matrix per lane, so a step costs the same few kernels whatever its index.
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from surrogate.solvers.arnoldi import REORTHOGONALIZE
 from surrogate.solvers.batched.cg import lane_norm
 
 Flat = Callable[[torch.Tensor], torch.Tensor]  # (B, N) -> (B, N)
@@ -52,11 +53,17 @@ def lane_products(rows: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def orthogonalize(w: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """w minus its components along the orthonormal rows (two passes), and those components."""
+    """w minus its components along the orthonormal rows, and those components: classical
+    Gram-Schmidt, with a second pass for the lanes whose norm fell below REORTHOGONALIZE of
+    what it was (DGKS, as the numpy Arnoldi does); the other lanes are left as they are."""
+    before = lane_norm(w)
     h = lane_products(rows, w)
     w = w - lane_rows(h, rows)
-    correction = lane_products(rows, w)
-    return w - lane_rows(correction, rows), h + correction
+    again = (lane_norm(w) < REORTHOGONALIZE * before).unsqueeze(1)
+    if not bool(again.any()):
+        return w, h
+    correction = torch.where(again, lane_products(rows, w), 0.0)
+    return torch.where(again, w - lane_rows(correction, rows), w), h + correction
 
 
 def arnoldi_cycle(
