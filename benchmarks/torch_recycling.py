@@ -80,7 +80,7 @@ def main() -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for name in args.rows:
-        measure([*common, *ROWS[name]], 2)  # warm-up: imports, MKL, torch kernels
+        measure([*common, *ROWS[name]], 1)  # warm-up: imports, MKL, torch kernels
         iterations, seconds, fallbacks, residual = measure([*common, *ROWS[name]], args.samples)
         row = [name, f"{iterations:.1f}", f"{seconds:.4f}", str(fallbacks), f"{residual:.1e}"]
         print("| " + " | ".join(row) + " |", flush=True)
