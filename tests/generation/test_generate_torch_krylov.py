@@ -26,7 +26,8 @@ N, LANES, RTOL = 10, 5, 1e-10
 TORCH = ["backend=torch", "device=cpu"]
 # k in [5, 7] passes the smallest eigenvalues of -div(a grad) (about 2 pi^2 for a ~ 1): indefinite
 HELMHOLTZ = ["pde=helmholtz", "pde.resolution=12", "pde.wavenumber.min=5",
-             "pde.wavenumber.max=7", "n_test=0", "seed=4", "name=h", "solver.rtol=1e-10"]  # fmt: skip
+             "pde.wavenumber.max=7", "n_test=0", "seed=4", "name=h",
+             "solver.rtol=1e-10"]  # fmt: skip
 GCRODR_RUN = ["solver=gcrodr", "solver.m=16", "solver.k=6", "solver.preconditioner=jacobi"]
 GMRES_RUN = ["solver=gmres", "solver.m=16", "solver.preconditioner=jacobi"]
 

@@ -168,7 +168,8 @@ class BatchedSteady(ABC):
         seconds = share
         if not converged and self.fallback:
             begin = time.perf_counter()
-            direct = DirectSolver(rtol=self.rtol, symmetric=bool(self.pde.spd))  # type: ignore[attr-defined]
+            spd = bool(self.pde.spd)  # type: ignore[attr-defined]
+            direct = DirectSolver(rtol=self.rtol, symmetric=spd)
             try:
                 exact = direct.solve(problem.matrix, problem.rhs)
             finally:

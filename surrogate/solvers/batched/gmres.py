@@ -4,8 +4,9 @@
 Every lane runs its own Arnoldi cycle (classical Gram-Schmidt, a second pass where a lane
 needs it, one matrix product per lane) and stops it on its own residual estimate: a lane that
 has met its target or used its steps is frozen while the others go on, and each cycle restarts
-from the true residual. The least-squares problem is kept in QR form by accumulating the Givens rotations as
-one small (m + 1)^2 matrix per lane, so a step costs the same few kernels whatever its index.
+from the true residual. The least-squares problem is kept in QR form by accumulating the
+Givens rotations as one small (m + 1)^2 matrix per lane, so a step costs the same few kernels
+whatever its index.
 `arnoldi_cycle` also serves the batched GCRO-DR (its deflated cycles).
 """
 
