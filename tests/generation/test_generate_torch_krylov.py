@@ -118,6 +118,7 @@ def test_shared_starts_every_lane_from_the_last_lanes_space_and_restart_forgets_
     lane = BatchRecycling("lane")
     lane.keep(Spaces(torch.arange(12.0).reshape(2, 2, 3), np.array([2, 1])))
     assert torch.equal(lane.start(1).recycled, torch.arange(6.0).reshape(1, 2, 3))
+    assert torch.equal(lane.start(3).recycled[2], torch.arange(6.0, 12.0).reshape(2, 3))
     recycling.restart()
     assert recycling.start(3) is None
     none = BatchRecycling("none")

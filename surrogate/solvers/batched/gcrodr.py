@@ -65,7 +65,9 @@ class BatchRecycling:
             return Spaces(
                 last.expand(lanes, -1, -1).clone(), np.repeat(self.spaces.count[-1:], lanes)
             )
-        return Spaces(self.spaces.recycled[:lanes], self.spaces.count[:lanes])
+        # lane b's own; a lane the previous batch did not have takes its last lane's
+        source = np.minimum(np.arange(lanes), len(self.spaces.count) - 1)
+        return Spaces(self.spaces.recycled[source], self.spaces.count[source])
 
     def keep(self, spaces: Spaces) -> None:
         if self.mode != "none":
