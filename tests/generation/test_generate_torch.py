@@ -155,9 +155,9 @@ def test_torch_generation_killed_with_sigkill_resumes_to_the_identical_file(tmp_
     "override, message",
     [
         (["pde=heat"], "backend=torch does not support pde=heat yet (it supports: burgers, "
-                       "darcy, darcy3d, navier_stokes, poisson); use backend=numpy for it"),
-        (["pde=darcy"], "backend=torch solves pde=darcy with solver=cg and "
-                        "solver.preconditioner=none, jacobi or mg only (got solver=direct"),
+                       "darcy, darcy3d, helmholtz, navier_stokes, poisson); use backend=numpy for it"),
+        (["pde=darcy"], "backend=torch solves pde=darcy with solver=cg with "
+                        "solver.preconditioner=none or jacobi or mg; solver=gmres with"),
         (["pde=darcy", "pde.stencil=skr", *CG], "pde.stencil=harmonic only"),
         (["pde=poisson", *CG, "solver.warm_start=true"], "solver.warm_start=true has no"),
         (["pde=burgers", "device=cuda"], "device=cuda but this torch"),

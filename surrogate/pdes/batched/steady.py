@@ -1,16 +1,17 @@
 """What the batched steady families share: each lane's problem drawn and assembled by the numpy
 family (the same draws, inputs and right-hand side), the (2d + 1)-point diffusion stencil applied
 matrix-free in torch from the lane's face coefficients (`surrogate.solvers.batched.stencil`),
-batched CG preconditioned by Jacobi or a geometric multigrid V-cycle (`solver.preconditioner=mg`,
-`surrogate.solvers.batched.mg`, settings `solver.mg`), and the numpy path's safety
-net: each lane's true residual is checked on its own CSR matrix, and a lane that misses
-`solver.rtol` is solved again directly and flagged `fallback`.
+a batched Krylov solver, and the numpy path's safety net: each lane's true residual is checked
+on its own CSR matrix, and a lane that misses `solver.rtol` is solved again directly and
+flagged `fallback`.
 
-Supported: solver=cg with solver.preconditioner=none, jacobi or mg, no warm start (a batch has no
-previous solution); the faces use the harmonic mean of the two nodes' coefficients as
-`surrogate.pdes.stencil.assemble_stencil` does, h = 1 / (n + 1).
+Supported: solver=cg (symmetric positive definite families) with solver.preconditioner=none,
+jacobi or mg (a geometric multigrid V-cycle, `surrogate.solvers.batched.mg`, settings
+`solver.mg`); gmres or gcrodr (every family; GCRO-DR carries its recycled space from batch to
+batch as `solver.recycle_batch` says, reset at each segment) with none or jacobi. No warm start
+(a batch has no previous solution); the faces use the harmonic mean of the two nodes'
+coefficients as `surrogate.pdes.stencil.assemble_stencil` does, h = 1 / (n + 1).
 """
-
 from __future__ import annotations
 
 import time
@@ -24,38 +25,61 @@ from surrogate.errors import UserError
 from surrogate.pdes.base import Problem, Trajectory
 from surrogate.solvers.base import SolveResult, relative_residual
 from surrogate.solvers.batched.cg import Operator, batched_cg
+from surrogate.solvers.batched.gcrodr import RECYCLE_BATCH, BatchRecycling, solve_recycling
+from surrogate.solvers.batched.gmres import batched_gmres
 from surrogate.solvers.batched.mg import Multigrid, Settings
 from surrogate.solvers.batched.stencil import Stencil
 from surrogate.solvers.direct import DirectSolver
 
-PRECONDITIONERS = ("none", "jacobi", "mg")
+PRECONDITIONERS = {"cg": ("none", "jacobi", "mg"), "gmres": ("none", "jacobi")}
+PRECONDITIONERS["gcrodr"] = PRECONDITIONERS["gmres"]
 
 
 class BatchedSteady(ABC):
-    """`SteadyFamily.simulate` with solver=cg for a batch of streams; a family says how a
-    problem's coefficient on the full grid is found (`coefficient`)."""
+    """`SteadyFamily.simulate` with a batched Krylov solver for a batch of streams; a family
+    says how a problem's coefficient on the full grid is found (`coefficient`), or its whole
+    operator (`operator`), and whether its systems are SPD (`spd`: CG applies)."""
+
+    spd = True
 
     def __init__(self, pde: object, solver: DictConfig, device: torch.device) -> None:
         self.pde = pde
         self.device = device
+        self.solver = solver
         self.rtol, self.maxiter = float(solver.rtol), int(solver.maxiter)
         self.preconditioner = str(solver.preconditioner)
         self.mg = Settings(**solver.mg) if self.preconditioner == "mg" else None
         self.fallback = bool(solver.fallback)
+        recycling = solver.name == "gcrodr"
+        self.recycling = BatchRecycling(str(solver.recycle_batch)) if recycling else None
+
+    def restart(self) -> None:
+        """A new segment: nothing carried from the batches before (the recycled space)."""
+        if self.recycling is not None:
+            self.recycling.restart()
 
     @classmethod
     def check(cls, cfg: DictConfig) -> None:
-        """Only what is batched: CG with none, Jacobi or mg, no warm start (mg's settings are
-        checked with the solver's, as for the numpy path)."""
+        """Only what is batched: CG (SPD families) with none, Jacobi or mg, GMRES or GCRO-DR
+        with none or Jacobi, no warm start (mg's settings are checked with the solver's, as for
+        the numpy path)."""
         solver = cfg.solver
-        if solver.name != "cg" or solver.preconditioner not in PRECONDITIONERS:
+        allowed = [name for name in PRECONDITIONERS if cls.spd or name != "cg"]
+        if solver.name not in allowed or solver.preconditioner not in PRECONDITIONERS[solver.name]:
             preconditioner = solver.get("preconditioner", "none")
+            choices = "; ".join(
+                f"solver={name} with solver.preconditioner={' or '.join(PRECONDITIONERS[name])}"
+                for name in allowed
+            )
             raise UserError(
-                f"backend=torch solves pde={cfg.pde.name} with solver=cg and "
-                f"solver.preconditioner={', '.join(PRECONDITIONERS[:-1])} or {PRECONDITIONERS[-1]} "
-                f"only (got solver="
-                f"{solver.name}, preconditioner {preconditioner}); pass solver=cg "
-                "solver.preconditioner=mg, or use backend=numpy"
+                f"backend=torch solves pde={cfg.pde.name} with {choices} only (got solver="
+                f"{solver.name}, preconditioner {preconditioner}); pass one of those, or use "
+                "backend=numpy"
+            )
+        if solver.name == "gcrodr" and solver.recycle_batch not in RECYCLE_BATCH:
+            raise UserError(
+                f"solver.recycle_batch={solver.recycle_batch} is not one of "
+                f"{', '.join(RECYCLE_BATCH)}"
             )
         if solver.warm_start:
             raise UserError(
@@ -67,17 +91,36 @@ class BatchedSteady(ABC):
     def coefficient(self, problem: Problem) -> np.ndarray:
         """The problem's diffusion coefficient on the full (n + 2, n + 2) grid."""
 
+    def operator(self, problems: list[Problem]) -> Stencil:
+        """The lanes' operators, matrix-free."""
+        coefficients = np.stack([self.coefficient(p) for p in problems])
+        return Stencil.from_coefficient(torch.as_tensor(coefficients, device=self.device))
+
+    def solve(
+        self, operator: Stencil, rhs: torch.Tensor
+    ) -> tuple[torch.Tensor, list[int], list[int]]:
+        """x, iterations and matrix products per lane, by `solver.name`."""
+        solver = self.solver
+        if solver.name == "cg":
+            return batched_cg(operator, rhs, self.precondition(operator), self.rtol, self.maxiter)
+        inverse = 1.0 / operator.diagonal if self.preconditioner == "jacobi" else None
+        if solver.name == "gmres":
+            return batched_gmres(operator, rhs, inverse, self.rtol, int(solver.m), self.maxiter)
+        start = self.recycling.start(rhs.shape[0])
+        m, k = int(solver.m), int(solver.k)
+        x, iterations, products, spaces = solve_recycling(
+            operator, rhs, inverse, self.rtol, m, k, self.maxiter, start
+        )
+        self.recycling.keep(spaces)
+        return x, iterations, products
+
     def simulate(self, rngs: list[np.random.Generator]) -> list[Trajectory]:
         start = time.perf_counter()
         problems = [self.pde.problem(rng) for rng in rngs]  # type: ignore[attr-defined]
         shape = (len(problems), *problems[0].inputs.shape[1:])
-        operator = Stencil.from_coefficient(
-            torch.as_tensor(np.stack([self.coefficient(p) for p in problems]), device=self.device)
-        )
+        operator = self.operator(problems)
         rhs = torch.as_tensor(np.stack([p.rhs for p in problems]), device=self.device)
-        x, iterations, products = batched_cg(
-            operator, rhs.reshape(shape), self.precondition(operator), self.rtol, self.maxiter
-        )
+        x, iterations, products = self.solve(operator, rhs.reshape(shape))
         solutions = x.reshape(len(problems), -1).cpu().numpy()
         share = (time.perf_counter() - start) / len(problems)
         return [
@@ -109,7 +152,8 @@ class BatchedSteady(ABC):
         seconds = share
         if not converged and self.fallback:
             begin = time.perf_counter()
-            direct = DirectSolver(rtol=self.rtol, symmetric=True)
+            spd = bool(self.pde.spd)  # type: ignore[attr-defined]
+            direct = DirectSolver(rtol=self.rtol, symmetric=spd)
             try:
                 exact = direct.solve(problem.matrix, problem.rhs)
             finally:
