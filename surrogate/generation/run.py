@@ -16,6 +16,7 @@ from surrogate.data.writer import SplitWriter
 from surrogate.errors import UserError
 from surrogate.generation.batched import check_backend
 from surrogate.generation.disk import generation_faults, stop_if_interrupted
+from surrogate.generation.initial_guess import check_initial_guess, initial_guess_attrs
 from surrogate.generation.lock import dataset_lock
 from surrogate.generation.progress import progress
 from surrogate.generation.resources import check_grid, check_resources
@@ -47,10 +48,13 @@ def dataset_config(cfg: DictConfig) -> str:
     backend=torch is recorded (its samples agree with numpy's to rounding, not bit for bit);
     the numpy backend is not, so that datasets made before the key existed stay up to date.
     Neither device nor batch_size is: a lane does not depend on its batch, and devices differ
-    by rounding only.
+    by rounding only. `solver.initial_guess` is recorded when set (the checkpoint's digest goes
+    into the split's attributes, `initial_guess_sha256`), left out when null.
     """
     resolved = OmegaConf.to_container(cfg, resolve=True)
     keys = DATASET_KEYS + (("backend",) if resolved["backend"] != "numpy" else ())
+    if resolved["solver"].get("initial_guess", 0) is None:  # unset: as before the key existed
+        del resolved["solver"]["initial_guess"]
     return OmegaConf.to_yaml({key: resolved[key] for key in keys})
 
 
@@ -83,6 +87,7 @@ def generate_checked(cfg: DictConfig) -> dict[str, dict[str, float]]:
     check_backend(cfg)
     pde = build_pde(cfg.pde)
     check_solver(cfg, systems_of(pde))
+    check_initial_guess(cfg, pde)
     check_resources(cfg, pde, shard)
     directory = Path(cfg.paths.data_dir) / cfg.name
     config_yaml = dataset_config(cfg)
@@ -182,7 +187,13 @@ def _generate_split(
         n,
         pde.fields,
         pde.grid(),
-        attrs={"name": cfg.name, "split": split, "pde": pde.name, "config": config_yaml},
+        attrs={
+            "name": cfg.name,
+            "split": split,
+            "pde": pde.name,
+            "config": config_yaml,
+            **initial_guess_attrs(cfg),
+        },
         flush_seconds=float(cfg.flush_seconds),
         subset=subset,
     )
