@@ -16,7 +16,7 @@ timed on its own (batches of `--batch-size`, one torch thread, after a warm-up) 
 break-even: inference seconds per sample against the solve seconds the guess saves (below 1
 the guess pays for itself), and how many generated samples repay the model's training.
 
-    nice -n 10 python benchmarks/initial_guess.py prepare          # ~25 min on 2 shared cores
+    nice -n 10 python benchmarks/initial_guess.py prepare          # ~20 min on 2 busy cores
     flock /tmp/surrogate-cpu.lock python benchmarks/initial_guess.py time   # ~10 min
 """
 
@@ -37,9 +37,9 @@ import numpy as np
 # family: (grid label, pde overrides, FNO overrides, {solver label: solver overrides})
 FAMILIES: dict[str, tuple[str, list[str], list[str], dict[str, list[str]]]] = {
     "darcy3d": (
-        "24³",
-        ["pde=darcy3d", "pde.resolution=24"],
-        ["model.modes=8", "model.width=16"],
+        "16³",
+        ["pde=darcy3d", "pde.resolution=16"],
+        ["model.modes=6", "model.width=12"],
         {
             "CG + AMG": ["solver=cg", "solver.preconditioner=amg"],
             "CG + Jacobi": ["solver=cg", "solver.preconditioner=jacobi"],
@@ -48,7 +48,7 @@ FAMILIES: dict[str, tuple[str, list[str], list[str], dict[str, list[str]]]] = {
     "helmholtz": (
         "64², k ~ U(10, 20)",
         ["pde=helmholtz", "pde.resolution=64"],
-        ["model.width=24"],
+        ["model.width=16"],
         {
             "GCRO-DR(40,20) + ILU(0)": ["solver=gcrodr", "solver.preconditioner=ilu"],
             "GMRES(40) + ILU(0)": ["solver=gmres", "solver.preconditioner=ilu"],
@@ -86,6 +86,7 @@ def prepare(args: argparse.Namespace) -> None:
     for family in args.families:
         _, pde, model, _ = FAMILIES[family]
         name = f"ig_{family}_first"
+        shutil.rmtree(data / name, ignore_errors=True)
         surrogate(
             ["generate", f"paths.data_dir={data}", *pde, f"name={name}", "solver=direct",
              f"n_train={args.n_train}", "n_test=0", "seed=0",
@@ -195,7 +196,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_guess"))
     parser.add_argument("--families", nargs="*", default=list(FAMILIES), choices=list(FAMILIES))
     parser.add_argument("--n-train", type=int, default=300, help="prepare: training samples")
-    parser.add_argument("--epochs", type=int, default=25, help="prepare: training epochs")
+    parser.add_argument("--epochs", type=int, default=10, help="prepare: training epochs")
     parser.add_argument("--samples", type=int, default=64, help="time: new samples per row")
     parser.add_argument("--batch-size", type=int, default=32, help="samples per inference batch")
     args = parser.parse_args()
