@@ -51,7 +51,6 @@ FAMILIES: dict[str, tuple[str, list[str], list[str], dict[str, list[str]]]] = {
         ["model.width=16"],
         {
             "GCRO-DR(40,20) + ILU(0)": ["solver=gcrodr", "solver.preconditioner=ilu"],
-            "GMRES(40) + ILU(0)": ["solver=gmres", "solver.preconditioner=ilu"],
         },
     ),
 }
@@ -75,8 +74,9 @@ def surrogate(args: list[str], log: Path) -> None:
         sys.exit(f"failed: {' '.join(command)}\n{log.read_text()[-3000:]}")
 
 
-def checkpoint(workdir: Path, family: str) -> Path:
-    return workdir / "outputs" / f"train_{family}" / "checkpoints" / "last.ckpt"
+def checkpoint(workdir: Path, family: str, epochs: int) -> Path:
+    """The model `prepare` trained for `epochs` epochs (several may coexist)."""
+    return workdir / "outputs" / f"train_{family}_e{epochs}" / "checkpoints" / "last.ckpt"
 
 
 def prepare(args: argparse.Namespace) -> None:
@@ -96,7 +96,7 @@ def prepare(args: argparse.Namespace) -> None:
         surrogate(
             ["train", f"paths.data_dir={data}", f"data={name}", "model=fno", *model,
              f"trainer.max_epochs={args.epochs}", "seed=0", "loader.num_workers=0",
-             f"hydra.run.dir={args.workdir / 'outputs' / f'train_{family}'}"],
+             f"hydra.run.dir={checkpoint(args.workdir, family, args.epochs).parent.parent}"],
             logs / f"train_{family}.log",
         )  # fmt: skip
 
@@ -111,7 +111,7 @@ def generated(args: argparse.Namespace, family: str, solver: list[str], mode: st
         ["generate", f"paths.data_dir={data}", *FAMILIES[family][1], *solver, f"name={name}",
          f"solver.rtol={RTOL}", f"solver.warm_start={str(warm).lower()}", "n_train=0",
          f"n_test={args.samples}", "seed=1", f"batch_size={args.batch_size}",
-         *([f"solver.initial_guess={checkpoint(args.workdir, family)}"] if guess else []),
+         *([f"solver.initial_guess={checkpoint(args.workdir, family, args.epochs)}"] if guess else []),
          f"hydra.run.dir={args.workdir / 'outputs' / name}"],
         args.workdir / "logs" / f"{name}.log",
     )  # fmt: skip
@@ -161,7 +161,7 @@ def time_all(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for family in args.families:
         grid = FAMILIES[family][0]
-        ckpt = checkpoint(args.workdir, family)
+        ckpt = checkpoint(args.workdir, family, args.epochs)
         result = json.loads((ckpt.parent.parent / "result.json").read_text())
         for tag, (label, solver) in enumerate(FAMILIES[family][3].items()):
             rows = {mode: stats(generated(args, family, solver, mode, str(tag))) for mode in MODES}
@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_guess"))
     parser.add_argument("--families", nargs="*", default=list(FAMILIES), choices=list(FAMILIES))
     parser.add_argument("--n-train", type=int, default=300, help="prepare: training samples")
-    parser.add_argument("--epochs", type=int, default=10, help="prepare: training epochs")
+    parser.add_argument("--epochs", type=int, default=10, help="the model's training epochs")
     parser.add_argument("--samples", type=int, default=64, help="time: new samples per row")
     parser.add_argument("--batch-size", type=int, default=32, help="samples per inference batch")
     args = parser.parse_args()
