@@ -158,3 +158,28 @@ def test_another_grid_is_refused_for_a_grid_bound_model_and_predicted_on_for_fno
     monkeypatch.setattr("surrogate.models.resolution_dependent", lambda name: True)
     with pytest.raises(UserError, match="is tied to its grid"):
         _generate(root, "refused", *finer)
+
+
+@pytest.mark.parametrize("spd", [True, False])
+def test_the_projected_start_is_the_best_point_of_the_span(spd):
+    import scipy.sparse as sp
+
+    from surrogate.solvers.chain import projected_start
+
+    rng = np.random.default_rng(3)
+    m = rng.standard_normal((6, 6))
+    matrix = sp.csr_matrix(m @ m.T + 6 * np.eye(6) if spd else m + 6 * np.eye(6))
+    exact = rng.standard_normal(6)
+    rhs = matrix @ exact
+    basis = [exact + rng.standard_normal(6), rng.standard_normal(6)]
+
+    def norm(x: np.ndarray) -> float:  # A-norm of the error for SPD, residual otherwise
+        e = exact - x
+        return float(e @ (matrix @ e)) ** 0.5 if spd else float(np.linalg.norm(matrix @ e))
+
+    start = projected_start(matrix, rhs, basis, spd)
+    grid = [
+        a * basis[0] + b * basis[1] for a in np.linspace(-2, 2, 41) for b in np.linspace(-2, 2, 41)
+    ]
+    assert norm(start) <= min(norm(x) for x in grid) + 1e-12
+    np.testing.assert_array_equal(projected_start(matrix, rhs, [], spd), np.zeros(6))
