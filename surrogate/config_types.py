@@ -30,6 +30,7 @@ NULLABLE: dict[str, tuple[str, ...]] = {
     "ckpt_path": (TEXT,),
     "data": (TEXT,),
     "pde.solve_resolution": (INTEGER,),
+    "solver.initial_guess": (TEXT,),
     "pde.grf.alpha": (NUMBER,),
     "pde.grf.tau": (NUMBER,),
     "pde.grf.modes": (INTEGER,),

@@ -16,6 +16,7 @@ from surrogate.data.writer import SplitWriter
 from surrogate.errors import UserError
 from surrogate.generation.batched import check_backend
 from surrogate.generation.disk import generation_faults, stop_if_interrupted
+from surrogate.generation.initial_guess import check_initial_guess, initial_guess_attrs
 from surrogate.generation.lock import dataset_lock
 from surrogate.generation.progress import progress
 from surrogate.generation.resources import check_grid, check_resources
@@ -47,12 +48,20 @@ def dataset_config(cfg: DictConfig) -> str:
     backend=torch is recorded (its samples agree with numpy's to rounding, not bit for bit);
     the numpy backend is not, so that datasets made before the key existed stay up to date.
     Neither device nor batch_size is: a lane does not depend on its batch, and devices differ
-    by rounding only. `solver.mg` is recorded only when mg is the preconditioner.
+    by rounding only. Settings that did not exist before are recorded only where they act, so
+    that datasets made before them stay up to date: `solver.mg` when mg is the preconditioner,
+    `solver.recycle_batch` with backend=torch, `solver.initial_guess` when set (the
+    checkpoint's digest goes into the split's attributes, `initial_guess_sha256`).
     """
     resolved = OmegaConf.to_container(cfg, resolve=True)
     keys = DATASET_KEYS + (("backend",) if resolved["backend"] != "numpy" else ())
-    if resolved["solver"].get("preconditioner") != "mg":  # as stored before solver.mg existed
-        resolved["solver"].pop("mg", None)
+    solver = resolved["solver"]
+    if solver.get("preconditioner") != "mg":
+        solver.pop("mg", None)
+    if resolved["backend"] == "numpy":
+        solver.pop("recycle_batch", None)
+    if solver.get("initial_guess", 0) is None:
+        del solver["initial_guess"]
     return OmegaConf.to_yaml({key: resolved[key] for key in keys})
 
 
@@ -85,6 +94,7 @@ def generate_checked(cfg: DictConfig) -> dict[str, dict[str, float]]:
     check_backend(cfg)
     pde = build_pde(cfg.pde)
     check_solver(cfg, systems_of(pde))
+    check_initial_guess(cfg, pde)
     check_resources(cfg, pde, shard)
     directory = Path(cfg.paths.data_dir) / cfg.name
     config_yaml = dataset_config(cfg)
@@ -184,7 +194,13 @@ def _generate_split(
         n,
         pde.fields,
         pde.grid(),
-        attrs={"name": cfg.name, "split": split, "pde": pde.name, "config": config_yaml},
+        attrs={
+            "name": cfg.name,
+            "split": split,
+            "pde": pde.name,
+            "config": config_yaml,
+            **initial_guess_attrs(cfg),
+        },
         flush_seconds=float(cfg.flush_seconds),
         subset=subset,
     )

@@ -19,11 +19,13 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_limits
 
+from surrogate.generation.initial_guess import InitialGuess, load_initial_guess
 from surrogate.pdes import build_pde
 from surrogate.pdes.base import PDEFamily, systems_of
 from surrogate.pdes.temporal import TimeDependentFamily
 from surrogate.solvers import build_solver, resolve_sort
 from surrogate.solvers.base import SolveResult
+from surrogate.solvers.chain import ChainSolver
 from surrogate.solvers.sorts import SORTS
 
 SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
@@ -94,7 +96,8 @@ def solve_chain(cfg: DictConfig, split: str, segments: list[list[int]]) -> Itera
     PARDISO handle) is paid once. A time-dependent family simulates each sample's trajectory
     with the chain's solver, so its state carries across the time steps of a sample and on to
     the next sample. With backend=torch the family's batched version solves the chain
-    (`solve_chain_batched`).
+    (`solve_chain_batched`). With `solver.initial_guess` each solve starts from a trained
+    model's prediction (`solve_guided`).
     """
     if cfg.backend == "torch":
         from surrogate.generation.batched import solve_chain_batched
@@ -116,11 +119,15 @@ def solve_chain(cfg: DictConfig, split: str, segments: list[list[int]]) -> Itera
         if solves and segments
         else None
     )
+    guess = load_initial_guess(cfg, pde)
     try:
         with threadpool_limits(limits=int(cfg.blas_threads)):
             for position, segment in enumerate(segments):
                 if solver is not None and position > 0:
                     solver.restart(segment_rng(seed, split, segment), len(segment) * solves)
+                if guess is not None:
+                    yield from solve_guided(cfg, split, segment, pde, solver, guess)
+                    continue
                 for index in segment:  # steady or time-dependent: the same call
                     trajectory = pde.simulate(sample_rng(seed, split, index), solver)
                     yield SolvedSample(
@@ -133,6 +140,32 @@ def solve_chain(cfg: DictConfig, split: str, segments: list[list[int]]) -> Itera
     finally:
         if solver is not None:
             solver.close()
+
+
+def solve_guided(
+    cfg: DictConfig,
+    split: str,
+    segment: list[int],
+    pde: PDEFamily,
+    solver: ChainSolver,
+    guess: InitialGuess,
+) -> Iterator[SolvedSample]:
+    """Solve a segment of a steady family, each system started from the model's prediction.
+
+    The samples are drawn and assembled `batch_size` at a time, their guesses predicted in one
+    batch, then solved in order; each sample's seconds include its share of the inference.
+    """
+    seed, batch = int(cfg.seed), int(cfg.batch_size)
+    for start in range(0, len(segment), batch):
+        indices = segment[start : start + batch]
+        problems = [pde.problem(sample_rng(seed, split, index)) for index in indices]
+        vectors, inference = guess.vectors([problem.inputs for problem in problems])
+        for index, problem, vector in zip(indices, problems, vectors):
+            result = solver.solve(problem.matrix, problem.rhs, vector)
+            result.seconds += inference / len(indices)
+            outputs = pde.solution_fields(result.x)
+            result.x = np.empty(0)
+            yield SolvedSample(index, problem.inputs, outputs, problem.params, result)
 
 
 def solve_chains(

@@ -88,6 +88,23 @@ class Preconditioning:
             self.observed = True
 
 
+def projected_start(
+    matrix: sp.csr_matrix, rhs: np.ndarray, basis: list[np.ndarray], spd: bool
+) -> np.ndarray:
+    """The start in span(basis) closest to the solution: least A-norm error for an SPD matrix
+    (Galerkin, what CG minimises), else least residual (what GMRES minimises). Never worse
+    than zero or any basis vector alone in that norm; one matrix product per vector."""
+    if not basis:
+        return np.zeros_like(rhs)
+    vectors = np.stack(basis, axis=1)
+    images = matrix @ vectors
+    if spd:
+        coefficients = np.linalg.lstsq(vectors.T @ images, vectors.T @ rhs, rcond=None)[0]
+    else:
+        coefficients = np.linalg.lstsq(images, rhs, rcond=None)[0]
+    return vectors @ coefficients
+
+
 class ChainSolver:
     """Solves the systems of one chain in order; `solve` returns the checked result."""
 
@@ -100,6 +117,7 @@ class ChainSolver:
         iterative = self.method.preconditioned  # direct solves need no chain settings
         self.preconditioning = Preconditioning(cfg) if iterative else None
         self.warm_start = iterative and bool(cfg.warm_start)
+        self.spd = systems.spd
         self.fallback = (
             DirectSolver(rtol=self.rtol, symmetric=systems.spd)
             if iterative and cfg.fallback
@@ -129,12 +147,15 @@ class ChainSolver:
         if self.fallback is not None:
             self.fallback.close()
 
-    def solve(self, matrix: sp.csr_matrix, rhs: np.ndarray) -> SolveResult:
+    def solve(
+        self, matrix: sp.csr_matrix, rhs: np.ndarray, guess: np.ndarray | None = None
+    ) -> SolveResult:
+        """Solve one system of the chain; `guess` (a model's prediction) is a candidate start."""
         start = time.perf_counter()
         preconditioning = self.preconditioning
         if preconditioning is not None:
             preconditioning.prepare(matrix)
-        x0 = self.previous if self.warm_start and self.previous is not None else np.zeros_like(rhs)
+        x0 = self._start(matrix, rhs, guess)
         try:
             precondition = preconditioning.get(matrix) if preconditioning else None
             result = self.method.solve(matrix, rhs, x0, precondition, self.state)
@@ -151,6 +172,18 @@ class ChainSolver:
         self.previous = result.x
         result.seconds = time.perf_counter() - start
         return result
+
+    def _start(
+        self, matrix: sp.csr_matrix, rhs: np.ndarray, guess: np.ndarray | None
+    ) -> np.ndarray:
+        """Where the iteration starts: without a guess the previous solution (warm start) or
+        zero; with one, the best combination of the guess and the previous solution
+        (`projected_start`)."""
+        previous = self.previous if self.warm_start else None
+        if guess is None:
+            return previous if previous is not None else np.zeros_like(rhs)
+        basis = [v for v in (guess, previous) if v is not None and np.isfinite(v).all()]
+        return projected_start(matrix, rhs, basis, self.spd)
 
     def _breakdown(self, matrix: sp.csr_matrix, rhs: np.ndarray) -> SolveResult:
         """What a solve that broke down reports: no solution, its residual checked."""
