@@ -48,8 +48,10 @@ def krylov(name: str, rtol: float, preconditioner: str, maxiter: int, **extra) -
     }
 
 
-def strategies(rtol: float, maxiter: int, shift: float, spd: bool) -> dict[str, dict]:
-    shifted = {"shift": shift, "m": 40}
+def strategies(
+    rtol: float, maxiter: int, shift: float, m: int, k: int, spd: bool
+) -> dict[str, dict]:
+    shifted = {"shift": shift, "m": m}
     table = {
         "direct (SuperLU, fresh per system)": {
             "name": "direct",
@@ -58,14 +60,14 @@ def strategies(rtol: float, maxiter: int, shift: float, spd: bool) -> dict[str, 
             "reuse_analysis": False,
         },
         "AMG-GMRES(40) (AMG of A, fresh hierarchy)": krylov("gmres", rtol, "amg", maxiter, m=40),
-        "shifted AMG-GMRES(40) (fresh hierarchy)": krylov(
+        f"shifted AMG-GMRES({m}) (fresh hierarchy)": krylov(
             "gmres", rtol, "shifted_amg", maxiter, shift_rebuild=0.0, **shifted
         ),
-        "shifted AMG-GCRO-DR(40,20) + sort (fresh hierarchy)": krylov(
-            "gcrodr", rtol, "shifted_amg", maxiter, k=20, shift_rebuild=0.0, **shifted
+        f"shifted AMG-GCRO-DR({m},{k}) + sort (fresh hierarchy)": krylov(
+            "gcrodr", rtol, "shifted_amg", maxiter, k=k, shift_rebuild=0.0, **shifted
         ),
-        "shifted AMG-GCRO-DR(40,20) + sort (hierarchy reused)": krylov(
-            "gcrodr", rtol, "shifted_amg", maxiter, k=20, **shifted
+        f"shifted AMG-GCRO-DR({m},{k}) + sort (hierarchy reused)": krylov(
+            "gcrodr", rtol, "shifted_amg", maxiter, k=k, **shifted
         ),
         "auto (sorted)": {"name": "auto", "rtol": rtol},
     }
@@ -116,6 +118,8 @@ def main() -> None:
     parser.add_argument("--rtol", type=float, default=1e-6)
     parser.add_argument("--maxiter", type=int, default=400)
     parser.add_argument("--shift", type=float, default=1.0, help="solver.shift (beta)")
+    parser.add_argument("--m", type=int, default=40, help="shifted: vectors per cycle")
+    parser.add_argument("--k", type=int, default=20, help="shifted GCRO-DR: recycled vectors")
     parser.add_argument("--only", nargs="*", help="strategies whose label contains one of these")
     parser.add_argument("--pde", nargs="*", default=[], help="further pde.* overrides")
     args = parser.parse_args()
@@ -129,7 +133,7 @@ def main() -> None:
     problems = [pde.problem(sample_rng(0, "train", i)) for i in range(args.systems)]
     assembly = time.perf_counter() - start
     order = greedy_order(np.stack([p.features for p in problems]).astype(np.float32))
-    table = strategies(args.rtol, args.maxiter, args.shift, pde.spd)
+    table = strategies(args.rtol, args.maxiter, args.shift, args.m, args.k, pde.spd)
     if args.only:
         table = {k: v for k, v in table.items() if any(word in k for word in args.only)}
     auto = concrete_solver(OmegaConf.create({"name": "auto", "rtol": args.rtol}), systems)

@@ -102,6 +102,8 @@ ACCEPTED: dict[tuple[str, ...], tuple[tuple[str, ...], str]] = {
     ("generate", "solver.reuse_preconditioner"): ((Z, H), "rebuild always, or once a chain"),
     ("generate", "solver.ilu_fill_factor"): ((H,), "a bound only: ILU stops at full fill"),
     ("generate", "solver.ilu_drop_tol"): ((Z,), "drop nothing: exact ILU(0)"),
+    ("generate", "solver.shift"): ((Z, H), "any beta >= 0 keeps the shifted operator SPD"),
+    ("generate", "solver.shift_rebuild"): ((Z, H), "a new hierarchy always, or once a segment"),
     ("generate", "sort.bin_size"): ((H,), "one bin: greedy over the whole split"),
     ("generate", "sort.greedy_max"): ((Z, H), "binned for every split, or greedy for every split"),
     ("train", "seed"): ((Z,), "any seed below 2^32"),

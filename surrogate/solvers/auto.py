@@ -7,36 +7,52 @@ from omegaconf import DictConfig, OmegaConf
 from surrogate.solvers.base import SOLVERS, LinearSolver, Systems
 from surrogate.solvers.direct import pardiso_available
 
+# The iterative settings auto runs with (what conf/solver/*.yaml would hold).
+ITERATIVE = {
+    "maxiter": 10000,
+    "omega": 1.0,
+    "shift": 1.0,
+    "shift_rebuild": 1.5,
+    "reuse_preconditioner": 0,
+    "fallback": True,
+}
+
 
 @SOLVERS.register("auto")
 class Auto(LinearSolver):
     """Stands for a concrete method (`concrete`); it is never built itself.
 
-    3D SPD families: AMG-preconditioned CG warm-started from the sorted neighbour (direct
-    factorisations fill in badly in 3D). Otherwise PARDISO with the symbolic analysis reused
-    along the chain where pypardiso is installed, else AMG-CG with warm start for SPD families
-    and a fresh SuperLU factorisation for the others (indefinite Helmholtz defeats AMG).
+    3D indefinite families (Helmholtz): GCRO-DR(40, 20) along the sorted chain, preconditioned
+    by AMG on the shifted Laplacian with its hierarchy reused (`shifted_amg`; direct
+    factorisations fill in badly in 3D and AMG of the indefinite matrix needs many more
+    iterations). 3D SPD families: AMG-preconditioned CG warm-started from the sorted neighbour.
+    Otherwise PARDISO with the symbolic analysis reused along the chain where pypardiso is
+    installed, else AMG-CG with warm start for SPD families and a fresh SuperLU factorisation
+    for the others (indefinite Helmholtz defeats AMG). Measured: docs/benchmarks.md.
     """
 
     @classmethod
     def concrete(cls, cfg: DictConfig, systems: Systems) -> DictConfig:
         rtol = float(cfg.rtol)
+        if systems.dims >= 3 and not systems.spd:
+            return OmegaConf.create(
+                {
+                    **ITERATIVE,
+                    "name": "gcrodr",
+                    "rtol": rtol,
+                    "m": 40,
+                    "k": 20,
+                    "preconditioner": "shifted_amg",
+                    "warm_start": False,  # neighbours differ in k: their solutions do not help
+                }
+            )
         if pardiso_available() and not (systems.dims >= 3 and systems.spd):
             return OmegaConf.create(
                 {"name": "direct", "rtol": rtol, "backend": "pardiso", "reuse_analysis": True}
             )
         if systems.spd:
             return OmegaConf.create(
-                {
-                    "name": "cg",
-                    "rtol": rtol,
-                    "maxiter": 10000,
-                    "preconditioner": "amg",
-                    "omega": 1.0,
-                    "reuse_preconditioner": 0,
-                    "warm_start": True,
-                    "fallback": True,
-                }
+                {**ITERATIVE, "name": "cg", "rtol": rtol, "preconditioner": "amg", "warm_start": True}
             )
         return OmegaConf.create(
             {"name": "direct", "rtol": rtol, "backend": "superlu", "reuse_analysis": True}

@@ -31,15 +31,18 @@ from surrogate.checks import require_float
 from surrogate.solvers.preconditioners import PRECONDITIONERS, Apply, Preconditioner
 
 SMOOTHER = ("gauss_seidel", {"sweep": "symmetric"})  # needs no set-up: kept with the hierarchy
+ROUNDING = 1e-10  # relative: a smaller sigma is the rounding of a diagonally dominant matrix
 MAX_COARSE = 100  # unknowns on the coarsest level (dense pseudo-inverse)
 
 
 def diagonal_dominance_shift(matrix: sp.csr_matrix) -> float:
-    """sigma = max_i (sum_{j != i} |a_ij| - a_ii), at least 0: k^2 for a diffusion stencil minus
-    k^2 on the diagonal."""
+    """sigma = max_i (sum_{j != i} |a_ij| - a_ii): k^2 for a diffusion stencil minus k^2 on the
+    diagonal; 0 where it is at most rounding (`ROUNDING` times the largest |a_ii|: an interior
+    row of L sums to zero only to rounding) or negative."""
     diagonal = matrix.diagonal()
     absolute = np.asarray(abs(matrix).sum(axis=1)).ravel() - np.abs(diagonal)
-    return max(0.0, float(np.max(absolute - diagonal)))
+    sigma = float(np.max(absolute - diagonal))
+    return sigma if sigma > ROUNDING * float(np.abs(diagonal).max()) else 0.0
 
 
 def shifted_operator(matrix: sp.csr_matrix, beta: float) -> sp.csr_matrix:
