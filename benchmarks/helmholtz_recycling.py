@@ -146,7 +146,9 @@ def main() -> None:
         + ("" if ks[0] is None else f"; k in [{min(ks):.2f}, {max(ks):.2f}]")
         + f"; auto = {auto.name}/{auto.get('preconditioner', auto.get('backend'))}\n"
     )
-    print("| strategy | s per system | iterations per system | converged | AMG set-ups | worst residual |")
+    print(
+        "| strategy | s per system | iterations per system | converged | AMG set-ups | worst residual |"
+    )
     print("|---|---|---|---|---|---|")
     with threadpool_limits(1):
         for label, solver in table.items():

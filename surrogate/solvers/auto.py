@@ -52,7 +52,13 @@ class Auto(LinearSolver):
             )
         if systems.spd:
             return OmegaConf.create(
-                {**ITERATIVE, "name": "cg", "rtol": rtol, "preconditioner": "amg", "warm_start": True}
+                {
+                    **ITERATIVE,
+                    "name": "cg",
+                    "rtol": rtol,
+                    "preconditioner": "amg",
+                    "warm_start": True,
+                }
             )
         return OmegaConf.create(
             {"name": "direct", "rtol": rtol, "backend": "superlu", "reuse_analysis": True}
