@@ -2,9 +2,9 @@
 
 For Helmholtz A = L - k^2 I (L = -div(a grad), SPD) the preconditioner is one smoothed-
 aggregation V-cycle on M = L + beta k^2 I (`solver.shift` = beta >= 0; Erlangga, Vuik, Oosterlee
-2004 with a real, positive shift), SPD, where AMG works, and close to A where A is hard: the
-preconditioned eigenvalues (lambda - k^2) / (lambda + beta k^2) lie in [-1/beta, 1), and the few
-near zero (lambda ~ k^2) are what GCRO-DR's recycled space deflates. Solvers know nothing of k:
+2004 with a real shift), SPD, where AMG works: the preconditioned eigenvalues
+(lambda - k^2) / (lambda + beta k^2) are negative or near zero for lambda <= k^2 only, the few
+that GCRO-DR's recycled space deflates (beta = 0 measured fastest, docs/solvers.md). Solvers know nothing of k:
 M is taken from A alone as M = A + (1 + beta) sigma I with sigma = max_i (sum_{j != i} |a_ij| -
 a_ii), the smallest shift that makes A + sigma I weakly diagonally dominant. For a diffusion
 stencil minus k^2 (every row of L at an interior node sums to zero, the rows next to the
