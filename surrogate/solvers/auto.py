@@ -24,10 +24,10 @@ class Auto(LinearSolver):
 
     3D indefinite families (Helmholtz): GCRO-DR(40, 20) along the sorted chain, preconditioned
     by AMG on the shifted Laplacian with its hierarchy reused (`shifted_amg`; direct
-    factorisations fill in badly in 3D and AMG of the indefinite matrix needs many more
-    iterations). 3D SPD families: AMG-preconditioned CG warm-started from the sorted neighbour.
-    Otherwise PARDISO with the symbolic analysis reused along the chain where pypardiso is
-    installed, else AMG-CG with warm start for SPD families and a fresh SuperLU factorisation
+    factorisations fill in badly in 3D, and AMG of the indefinite matrix itself was slower).
+    3D SPD families (Darcy): CG warm-started from the sorted neighbour with the same
+    preconditioner, plain AMG there (sigma = 0) with its hierarchy reused. Otherwise PARDISO
+    with the symbolic analysis reused along the chain where pypardiso is installed, else AMG-CG with warm start for SPD families and a fresh SuperLU factorisation
     for the others (indefinite Helmholtz defeats AMG). Measured: docs/benchmarks.md.
     """
 
@@ -46,7 +46,17 @@ class Auto(LinearSolver):
                     "warm_start": False,  # neighbours differ in k: their solutions do not help
                 }
             )
-        if pardiso_available() and not (systems.dims >= 3 and systems.spd):
+        if systems.dims >= 3 and systems.spd:  # sigma = 0: AMG of A, its hierarchy reused
+            return OmegaConf.create(
+                {
+                    **ITERATIVE,
+                    "name": "cg",
+                    "rtol": rtol,
+                    "preconditioner": "shifted_amg",
+                    "warm_start": True,
+                }
+            )
+        if pardiso_available():
             return OmegaConf.create(
                 {"name": "direct", "rtol": rtol, "backend": "pardiso", "reuse_analysis": True}
             )

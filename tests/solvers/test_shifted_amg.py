@@ -92,3 +92,18 @@ def test_a_restart_sets_the_hierarchy_up_anew():
     chain.restart(np.random.default_rng(0), 2)
     assert chain.preconditioning.carried is not first
     assert chain.preconditioning.carried.setups == 0
+
+
+def test_auto_picks_the_carried_hierarchy_in_3d():
+    from surrogate.solvers.base import concrete_solver
+
+    auto = OmegaConf.create({"name": "auto", "rtol": 1e-6})
+    helmholtz = concrete_solver(auto, Systems(spd=False, dims=3))
+    assert (helmholtz.name, helmholtz.preconditioner, helmholtz.k) == ("gcrodr", "shifted_amg", 20)
+    darcy_3d = concrete_solver(auto, Systems(spd=True, dims=3))
+    assert (darcy_3d.name, darcy_3d.preconditioner, darcy_3d.warm_start) == (
+        "cg",
+        "shifted_amg",
+        True,
+    )
+    assert concrete_solver(auto, Systems(spd=False, dims=2)).name == "direct"
