@@ -29,7 +29,6 @@ from surrogate.solvers import build_solver, concrete_solver
 from surrogate.solvers.direct import pardiso_available
 from surrogate.solvers.sorting import greedy_order
 
-
 WARM_UP_RESOLUTION = 8
 
 
