@@ -37,6 +37,7 @@ TINY_PDE = {
     "darcy3d": ["pde.resolution=5"],
     "poisson": ["pde.resolution=8"],
     "helmholtz": ["pde.resolution=16"],
+    "helmholtz3d": ["pde.resolution=8"],
     "heat": ["pde.resolution=9"],
     "heat_transient": ["pde.resolution=8", "pde.time_steps=3"],
     "navier_stokes": ["pde.resolution=16", "pde.time_steps=3", "pde.record_dt=0.05"],
