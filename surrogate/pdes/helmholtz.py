@@ -42,6 +42,37 @@ def assemble_helmholtz(
     return matrix, rhs
 
 
+def read_wavenumbers(cfg: DictConfig, n: int, family: str) -> tuple[float, float]:
+    """`pde.wavenumber.min` and `.max`, checked, and resolved on n nodes per side (h = 1/(n+1)):
+    k_max h above `WARN_KH` warns, above `MAX_KH` is refused (any dimension)."""
+    k = cfg.wavenumber
+    for key in ("min", "max"):
+        value = k[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise UserError(f"pde.wavenumber.{key}={value!r} must be a number >= 0")
+    k_min, k_max = float(k["min"]), float(k["max"])
+    if k_min > k_max:
+        raise UserError(f"pde.wavenumber.min={k_min} must be <= pde.wavenumber.max={k_max}")
+    kh = k_max / (n + 1)
+    if kh > MAX_KH:
+        raise UserError(
+            f"pde.wavenumber.max={k_max} is not resolved at pde.resolution={n} "
+            f"(k h = {kh:.2f} > pi/2, under 4 nodes per wavelength); "
+            f"use pde.resolution >= {int(np.ceil(k_max / WARN_KH)) - 1}"
+        )
+    if kh > WARN_KH:
+        log.warning(
+            "%s: k_max h = %.2f > %.1f: under 10 nodes per wavelength at "
+            "pde.resolution=%d; the discrete waves are inaccurate (resolution >= %d resolves)",
+            family,
+            kh,
+            WARN_KH,
+            n,
+            int(np.ceil(k_max / WARN_KH)) - 1,
+        )
+    return k_min, k_max
+
+
 @FAMILIES.register("helmholtz")
 class Helmholtz(SteadyFamily):
     """Random coefficient and wavenumber; symmetric, indefinite once k^2 passes an eigenvalue."""
@@ -53,32 +84,7 @@ class Helmholtz(SteadyFamily):
     def __init__(self, cfg: DictConfig) -> None:
         self.darcy = Darcy(cfg)  # coefficient sampling, resolution, forcing (harmonic stencil)
         self.n = self.darcy.n
-        k = cfg.wavenumber
-        for key in ("min", "max"):
-            value = k[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise UserError(f"pde.wavenumber.{key}={value!r} must be a number >= 0")
-        self.k_min, self.k_max = float(k["min"]), float(k["max"])
-        if self.k_min > self.k_max:
-            raise UserError(
-                f"pde.wavenumber.min={self.k_min} must be <= pde.wavenumber.max={self.k_max}"
-            )
-        kh = self.k_max / (self.n + 1)
-        if kh > MAX_KH:
-            raise UserError(
-                f"pde.wavenumber.max={self.k_max} is not resolved at pde.resolution={self.n} "
-                f"(k h = {kh:.2f} > pi/2, under 4 nodes per wavelength); "
-                f"use pde.resolution >= {int(np.ceil(self.k_max / WARN_KH)) - 1}"
-            )
-        if kh > WARN_KH:
-            log.warning(
-                "helmholtz: k_max h = %.2f > %.1f: under 10 nodes per wavelength at "
-                "pde.resolution=%d; the discrete waves are inaccurate (resolution >= %d resolves)",
-                kh,
-                WARN_KH,
-                self.n,
-                int(np.ceil(self.k_max / WARN_KH)) - 1,
-            )
+        self.k_min, self.k_max = read_wavenumbers(cfg, self.n, self.name)
         self.channel = bool(cfg.wavenumber_channel)
 
     @property

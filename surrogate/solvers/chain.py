@@ -54,6 +54,7 @@ class Preconditioning:
         self.learned = cfg.omega == "auto" and self.relaxed
         self.fixed_omega = 1.0 if cfg.omega == "auto" else float(cfg.omega)
         self.rebuild_every = int(cfg.reuse_preconditioner) if cfg.reuse_preconditioner else 1
+        self.kind = PRECONDITIONERS.get(self.name)
 
     def restart(self, rng: np.random.Generator, chain_length: int) -> None:
         self.bandit = RelaxationBandit(rng, chain_length) if self.learned else None
@@ -62,6 +63,7 @@ class Preconditioning:
         self.observed = True  # whether the bandit has seen this matrix's first solve
         self.apply = None
         self.omega = self.fixed_omega
+        self.carried = self.kind.carry(self.settings)  # e.g. an AMG hierarchy, per segment
 
     def prepare(self, matrix: sp.csr_matrix) -> None:
         """Note a new matrix: ω is proposed, and the preconditioner rebuilt, per distinct one."""
@@ -77,12 +79,16 @@ class Preconditioning:
 
     def get(self, matrix: sp.csr_matrix):
         if self.apply is None:
-            self.apply = build_preconditioner(self.name, matrix, self.settings, self.omega)
+            self.apply = build_preconditioner(
+                self.name, matrix, self.settings, self.omega, self.carried
+            )
         return self.apply
 
     def observe(self, iterations: int) -> None:
         """The bandit learns from the first solve of each matrix (later ones gain from
-        recycling)."""
+        recycling); what is carried sees every solve (to tell when to set up anew)."""
+        if self.carried is not None:
+            self.carried.observe(iterations)
         if self.bandit and not self.observed:
             self.bandit.observe(iterations)
             self.observed = True

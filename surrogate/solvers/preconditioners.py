@@ -6,7 +6,8 @@ drop 0) the ILU(0) that PETSc and SKR use: L U with the sparsity of A, natural o
 (SuperLU's ILUTP at fill factor 1 is not ILU(0): it reorders (COLAMD) and keeps the largest
 entries up to nnz(A), dropping some of A's own, and on heat_transient's I + τL it raised GMRES's
 iterations per step from 23 to 34 where ILU(0) cuts them to 13.) Other fill/drop values use
-ILUTP. `amg` one smoothed-aggregation V-cycle (pyamg), seeded by the matrix. The factorisation and every sweep are
+ILUTP. `amg` one smoothed-aggregation V-cycle (pyamg), seeded by the matrix; `shifted_amg`
+(shifted_amg.py) the same on a shifted operator, its hierarchy carried along a chain. The factorisation and every sweep are
 compiled kernels (surrogate/solvers/kernels.py) on A's CSR arrays.
 """
 
@@ -171,6 +172,12 @@ class Preconditioner:
         raise NotImplementedError
 
     @classmethod
+    def carry(cls, settings: Any) -> Any:
+        """What a chain segment carries from one build to the next (None: nothing; else an
+        object with `build(matrix)` and `observe(iterations)`, e.g. `shifted_amg`'s hierarchy)."""
+        return None
+
+    @classmethod
     def check(cls, cfg: DictConfig) -> None:
         """Reject bad values of this preconditioner's own settings under `cfg.solver`."""
 
@@ -293,10 +300,17 @@ ILU0_SETTINGS = {"ilu_fill_factor": 1.0, "ilu_drop_tol": 0.0}
 
 
 def build_preconditioner(
-    name: str, matrix: sp.csr_matrix, settings: Any = None, omega: float = 1.0
+    name: str,
+    matrix: sp.csr_matrix,
+    settings: Any = None,
+    omega: float = 1.0,
+    carried: Any = None,
 ) -> Apply:
     """The function r -> M^{-1} r for the preconditioner `name` of `matrix`; `settings` holds
-    what it reads of the solver's config (ILU's fill and drop; ILU(0)'s when None)."""
+    what it reads of the solver's config (ILU's fill and drop; ILU(0)'s when None); `carried`,
+    what a chain carries for it (`Preconditioner.carry`), builds it where given."""
+    if carried is not None:
+        return carried.build(matrix)
     preconditioner = PRECONDITIONERS.get(name)
     settings = OmegaConf.create(ILU0_SETTINGS) if settings is None else settings
     return preconditioner.build(matrix, settings, omega)

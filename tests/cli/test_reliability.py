@@ -66,7 +66,7 @@ def copy_dataset(root: Path, tmp_path: Path, name: str = "copy") -> Path:
         ),
         (
             ["generate", "pde=nope"],
-            "error: pde=nope is unknown; choose one of: burgers, darcy, darcy3d, heat, heat_transient, helmholtz, navier_stokes, poisson",
+            "error: pde=nope is unknown; choose one of: burgers, darcy, darcy3d, heat, heat_transient, helmholtz, helmholtz3d, navier_stokes, poisson",
         ),
         (
             ["generate", "solver=nope"],

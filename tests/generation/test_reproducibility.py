@@ -151,7 +151,7 @@ SOLVERS = {
     "direct-superlu": ["solver=direct", "solver.backend=superlu"],
     "direct-auto": ["solver=direct"],
     "auto": ["solver=auto"],
-    "auto-darcy3d": ["pde=darcy3d", "pde.resolution=6", "solver=auto"],  # AMG-CG
+    "auto-darcy3d": ["pde=darcy3d", "pde.resolution=6", "solver=auto"],  # AMG-CG, reused
     **{
         f"{name}-{preconditioner}": [*args, f"solver.preconditioner={preconditioner}"]
         for name, args in KRYLOV.items()

@@ -52,6 +52,8 @@ def solver_cfg(name: str, **overrides):
         "k": 10,
         "ilu_fill_factor": 1.0,
         "ilu_drop_tol": 0.0,
+        "shift": 1.0,
+        "shift_rebuild": 1.5,
     }
     cfg.update(overrides)
     return OmegaConf.create(cfg)
@@ -67,10 +69,12 @@ CASES = [
     ("gcrodr", "none"),
     ("gcrodr", "sor"),
     ("gcrodr", "ilu"),
+    ("gcrodr", "shifted_amg"),
     ("gcrotmk", "jacobi"),
     ("cg", "none"),
     ("cg", "ssor"),
     ("cg", "amg"),
+    ("cg", "shifted_amg"),
 ]
 # Every registered Krylov method is covered, one added later (in its own file) included.
 CASES += [

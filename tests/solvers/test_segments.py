@@ -53,6 +53,17 @@ CONFIGS = {
         **KRYLOV,
         "reuse_preconditioner": 3,
     },
+    "gcrodr + shifted_amg, hierarchy reused": {
+        "name": "gcrodr",
+        "m": 12,
+        "k": 4,
+        "preconditioner": "shifted_amg",
+        "shift": 1.0,
+        "shift_rebuild": 1.5,
+        "omega": 1.0,
+        "warm_start": False,
+        **KRYLOV,
+    },
     "direct superlu": {
         "name": "direct",
         "rtol": 1e-8,
