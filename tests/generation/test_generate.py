@@ -146,3 +146,19 @@ def test_a_leftover_lock_file_without_holder_is_taken(tmp_path):
     with dataset_lock(tmp_path / "d"):
         assert lock.read_text() == f"{socket.gethostname()} {os.getpid()}\n"
     assert not lock.exists()
+
+
+# Settings added after datasets were made are recorded only where they act: a dataset made
+# before them (same command) stays up to date instead of counting as made with another config.
+@pytest.mark.parametrize("solver", ["cg", "gmres", "gcrodr", "gcrotmk", "bicgstab"])
+def test_dataset_config_leaves_out_settings_that_do_not_act(make_cfg, solver):
+    from surrogate.generation.run import dataset_config
+
+    recorded = dataset_config(make_cfg("generate", f"solver={solver}"))
+    for key in ("mg:", "shift:", "shift_rebuild:", "recycle_batch:", "initial_guess:"):
+        assert key not in recorded
+    assert "shift: 0.5" in dataset_config(
+        make_cfg(
+            "generate", f"solver={solver}", "solver.preconditioner=shifted_amg", "solver.shift=0.5"
+        )
+    )

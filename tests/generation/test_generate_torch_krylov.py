@@ -15,10 +15,10 @@ from split_files import bytes_without_timings
 from surrogate.errors import UserError
 from surrogate.generation.run import generate
 from surrogate.generation.solving import solve_chain
-from surrogate.pdes.batched.steady import Stencil
 from surrogate.pdes.helmholtz import assemble_helmholtz
 from surrogate.solvers.batched.gcrodr import BatchRecycling, Spaces, solve_recycling
 from surrogate.solvers.batched.gmres import batched_gmres
+from surrogate.solvers.batched.stencil import Stencil
 from surrogate.solvers.gcrodr import GCRODR
 from surrogate.solvers.gmres import GMRES
 
@@ -37,7 +37,7 @@ def systems(seed: int) -> tuple[Stencil, list, np.ndarray]:
     rng = np.random.default_rng(seed)
     coefficients = np.exp(0.3 * rng.normal(size=(LANES, N + 2, N + 2)))
     wavenumbers = rng.uniform(5.0, 9.0, LANES)
-    stencil = Stencil(torch.as_tensor(coefficients))
+    stencil = Stencil.from_coefficient(torch.as_tensor(coefficients))
     stencil.diagonal = stencil.diagonal - torch.as_tensor(wavenumbers**2).reshape(-1, 1, 1)
     matrices = [
         assemble_helmholtz(c, k, np.ones((N, N)))[0] for c, k in zip(coefficients, wavenumbers)
@@ -47,10 +47,8 @@ def systems(seed: int) -> tuple[Stencil, list, np.ndarray]:
 
 def lane_of(stencil: Stencil, lane: int) -> Stencil:
     """The stencil of one lane, as a batch of one."""
-    one = Stencil.__new__(Stencil)
-    one.faces = [face[lane : lane + 1] for face in stencil.faces]
-    one.diagonal = stencil.diagonal[lane : lane + 1]
-    return one
+    faces = [face[lane : lane + 1] for face in stencil.faces]
+    return Stencil(stencil.diagonal[lane : lane + 1], faces)
 
 
 def assert_solves(x: torch.Tensor, matrices: list, rhs: np.ndarray) -> None:

@@ -12,6 +12,7 @@ batch as `solver.recycle_batch` says, reset at each segment) with none or jacobi
 (a batch has no previous solution); the faces use the harmonic mean of the two nodes'
 coefficients as `surrogate.pdes.stencil.assemble_stencil` does, h = 1 / (n + 1).
 """
+
 from __future__ import annotations
 
 import time

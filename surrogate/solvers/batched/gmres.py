@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from surrogate.solvers.arnoldi import REORTHOGONALIZE
+from surrogate.solvers.arnoldi import kernels
 from surrogate.solvers.batched.cg import lane_norm
 
 Flat = Callable[[torch.Tensor], torch.Tensor]  # (B, N) -> (B, N)
@@ -55,12 +55,12 @@ def lane_products(rows: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 def orthogonalize(w: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """w minus its components along the orthonormal rows, and those components: classical
-    Gram-Schmidt, with a second pass for the lanes whose norm fell below REORTHOGONALIZE of
+    Gram-Schmidt, with a second pass for the lanes whose norm fell below kernels.REORTHOGONALIZE of
     what it was (DGKS, as the numpy Arnoldi does); the other lanes are left as they are."""
     before = lane_norm(w)
     h = lane_products(rows, w)
     w = w - lane_rows(h, rows)
-    again = (lane_norm(w) < REORTHOGONALIZE * before).unsqueeze(1)
+    again = (lane_norm(w) < kernels.REORTHOGONALIZE * before).unsqueeze(1)
     if not bool(again.any()):
         return w, h
     correction = torch.where(again, lane_products(rows, w), 0.0)
