@@ -218,6 +218,7 @@ def _module(
         scheduler=container["scheduler"],
         loss=str(cfg.loss),
         temporal=temporal.as_dict() if info.temporal else None,
+        loss_space=str(cfg.loss_space),
     )
     _log_effective_settings(cfg, container, info.spatial_shape)
     train_indices = datamodule.train_indices
