@@ -33,7 +33,7 @@ class OperatorModule(L.LightningModule):
         scheduler: dict[str, Any],
         loss: str = "rel_l2",
         temporal: dict[str, Any] | None = None,
-        loss_space: str = "physical",  # of checkpoints older than the option; conf/train.yaml's
+        loss_space: str = "physical",  # for checkpoints older than the option (conf/train.yaml)
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
