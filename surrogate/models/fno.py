@@ -7,9 +7,10 @@ two-layer MLP and S a second skip (`channel_mlp_skip`), as in neuraloperator's F
 `lifting` maps the input to `width` channels by one pointwise linear map or a two-layer MLP.
 Grid coordinates are appended to the input (`grid`: the datasets' interior nodes, or i / n on
 [0, 1) as neuraloperator's grid embedding, which places a node at another physical position on
-every grid). The input is zero-padded on the far side of each axis for non-periodic problems, by at least `padding` of
-its size, up to the next size whose prime factors are 2, 3, 5 and 7 only: FFTs of other sizes
-are several times slower (at 64 points, 10 % padding would give 71, a prime: 3.6x slower than 72).
+every grid). The input is zero-padded on the far side of each axis for non-periodic problems,
+by at least `padding` of its size, up to the next size whose prime factors are 2, 3, 5 and 7
+only: FFTs of other sizes are several times slower (at 64 points, 10 % padding would give 71,
+a prime: 3.6x slower than 72).
 
 `factorization="cp"` stores each layer's spectral weights as a rank-`rank` CP (canonical
 polyadic) decomposition over (corner, input channel, output channel, mode per axis), the
