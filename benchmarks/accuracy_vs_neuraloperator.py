@@ -31,7 +31,11 @@ neuraloperator is a benchmark-time dependency; it runs from its own environment:
     .venv/bin/python $B table                                  # the markdown table
 
 Each run writes <root>/results/<label>.json; `ours --tag T -- key=value ...` adds overrides
-(a recipe search) under its own label. One thread per run (OMP_NUM_THREADS=1).
+(a recipe search, or the architecture ablation: e.g. `ours --resolution 16 --tag mlps --
+model.lifting=mlp model.channel_mlp=true`, neuraloperator's lifting MLP and channel MLPs with
+their soft-gating skips; `model.spectral_init=normal` its spectral initialisation;
+`model.grid=periodic` its grid embedding) under its own label. One thread per run
+(OMP_NUM_THREADS=1).
 """
 
 from __future__ import annotations

@@ -194,6 +194,7 @@ def check_train(cfg: DictConfig) -> None:
     require_int(cfg, "scheduler.step_size", minimum=1)
     require_float(cfg, "scheduler.gamma", above=0.0)
     LOSSES.choose(cfg, "loss")
+    require_choice(cfg, "loss_space", ("physical", "normalized"))
     precisions = ("32-true", "32", "bf16-mixed", "16-mixed")  # 16-mixed: CUDA only (run.py)
     precision = str(_value(cfg, "trainer.precision"))
     if precision not in precisions:

@@ -1,10 +1,16 @@
 """Fourier neural operator (Li et al., ICLR 2021) in 1, 2 or 3 spatial dimensions.
 
 Each layer is GELU(K u + W u) with K a convolution truncated to the lowest `modes` Fourier modes
-per dimension and W a pointwise linear map. Grid coordinates are appended to the input; the input
-is zero-padded on the far side of each axis for non-periodic problems, by at least `padding` of
-its size, up to the next size whose prime factors are 2, 3, 5 and 7 only: FFTs of other sizes
-are several times slower (at 64 points, 10 % padding would give 71, a prime: 3.6x slower than 72).
+per dimension and W a pointwise skip (`skip`: linear, soft gating or identity). With
+`channel_mlp`, each layer continues as GELU(M(v) + S u) with v that output, M a pointwise
+two-layer MLP and S a second skip (`channel_mlp_skip`), as in neuraloperator's FNO blocks.
+`lifting` maps the input to `width` channels by one pointwise linear map or a two-layer MLP.
+Grid coordinates are appended to the input (`grid`: the datasets' interior nodes, or i / n on
+[0, 1) as neuraloperator's grid embedding, which places a node at another physical position on
+every grid). The input is zero-padded on the far side of each axis for non-periodic problems,
+by at least `padding` of its size, up to the next size whose prime factors are 2, 3, 5 and 7
+only: FFTs of other sizes are several times slower (at 64 points, 10 % padding would give 71,
+a prime: 3.6x slower than 72).
 
 `factorization="cp"` stores each layer's spectral weights as a rank-`rank` CP (canonical
 polyadic) decomposition over (corner, input channel, output channel, mode per axis), the
@@ -23,12 +29,15 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from surrogate.checks import require_choice, require_float, require_int
+from surrogate.checks import require_bool, require_choice, require_float, require_int
 from surrogate.model_checks import conv_parameters
 from surrogate.models.base import MODELS
-from surrogate.models.grid import node_coordinates
+from surrogate.models.grid import GRIDS, grid_coordinates
+from surrogate.models.layers import CONV, SKIPS, ChannelMLP, skip_parameters
+from surrogate.models.layers import skip as make_skip
 
-CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+LIFTINGS = ("linear", "mlp")
+SPECTRAL_INITS = ("uniform", "normal")
 FAST_FFT_PRIMES = (2, 3, 5, 7)
 
 
@@ -73,19 +82,33 @@ class SpectralConv(nn.Module):
     lowest negative frequencies are kept: 2^(d-1) corner blocks of the spectrum.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, modes: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        modes: tuple[int, ...],
+        init: str = "uniform",
+    ) -> None:
         super().__init__()
+        if init not in SPECTRAL_INITS:
+            raise ValueError(f"spectral_init={init!r}; choose one of: {', '.join(SPECTRAL_INITS)}")
         self.modes = modes
         self.n_dims = len(modes)
         self.out_channels = out_channels
+        self.init = init
         self._make_weights(in_channels, out_channels, 2 ** (self.n_dims - 1))
 
     def _make_weights(self, in_channels: int, out_channels: int, n_corners: int) -> None:
-        scale = 1.0 / (in_channels * out_channels)
+        """`uniform`: U[0, 1 / (in * out)) per real and imaginary part (Li et al.), near zero:
+        the layers start as their skips. `normal`: complex N(0, 2 / (in + out)), Glorot-like,
+        neuraloperator's."""
+        shape = (n_corners, in_channels, out_channels, *self.modes, 2)
+        if self.init == "uniform":
+            weight = torch.rand(shape) / (in_channels * out_channels)
+        else:
+            weight = torch.randn(shape) * math.sqrt(1.0 / (in_channels + out_channels))
         # Real storage (..., 2) keeps optimisers, DDP and checkpoints free of complex tensors.
-        self.weight = nn.Parameter(
-            scale * torch.rand(n_corners, in_channels, out_channels, *self.modes, 2)
-        )
+        self.weight = nn.Parameter(weight)
 
     def _corners(
         self, shape: tuple[int, ...], kept: tuple[int, ...]
@@ -197,16 +220,28 @@ class CPSpectralConv(SpectralConv):
 
 @MODELS.register("fno")
 class FNO(nn.Module):
-    """FNO mapping (batch, in_channels, *spatial) to (batch, out_channels, *spatial)."""
+    """FNO mapping (batch, in_channels, *spatial) to (batch, out_channels, *spatial).
+
+    The keyword defaults are the original architecture, so checkpoints written before an
+    option existed load as they were trained; conf/model/fno.yaml holds the defaults in use.
+    """
 
     @staticmethod
     def check_config(cfg: DictConfig) -> None:
         """The hyper-parameters' types and ranges under `cfg.model`, before any work (no torch)."""
         for key in ("modes", "width", "n_layers", "projection_width", "rank"):
             require_int(cfg, f"model.{key}", minimum=1)
+        for key in ("lifting_width", "channel_mlp_width"):
+            require_int(cfg, f"model.{key}", minimum=1)
         require_float(cfg, "model.padding", minimum=0.0, at_most=1.0)
         if cfg.model.factorization is not None:
             require_choice(cfg, "model.factorization", tuple(f for f in FACTORIZATIONS if f))
+        require_choice(cfg, "model.lifting", LIFTINGS)
+        require_choice(cfg, "model.skip", SKIPS)
+        require_choice(cfg, "model.channel_mlp_skip", SKIPS)
+        require_choice(cfg, "model.grid", GRIDS)
+        require_choice(cfg, "model.spectral_init", SPECTRAL_INITS)
+        require_bool(cfg, "model.channel_mlp")
 
     @staticmethod
     def parameter_count(p: dict[str, Any], c_in: int, c_out: int, dims: int) -> int:
@@ -218,12 +253,18 @@ class FNO(nn.Module):
             spectral = (corners + 2 * width + dims * modes) * rank * 2 + 2 * rank
         else:
             spectral = corners * width * width * modes**dims * 2
-        projection = p["projection_width"]
+        layer = spectral + skip_parameters(p.get("skip", "linear"), width, dims)
+        if p.get("channel_mlp", False):
+            layer += ChannelMLP.parameter_count(dims, width, p["channel_mlp_width"], width)
+            layer += skip_parameters(p["channel_mlp_skip"], width, dims)
+        if p.get("lifting", "linear") == "mlp":
+            lift = ChannelMLP.parameter_count(dims, c_in + dims, p["lifting_width"], width)
+        else:
+            lift = conv_parameters(dims, 1, c_in + dims, width)
         return (
-            conv_parameters(dims, 1, c_in + dims, width)
-            + layers * (spectral + conv_parameters(dims, 1, width, width))
-            + conv_parameters(dims, 1, width, projection)
-            + conv_parameters(dims, 1, projection, c_out)
+            lift
+            + layers * layer
+            + ChannelMLP.parameter_count(dims, width, p["projection_width"], c_out)
         )
 
     def __init__(
@@ -238,6 +279,14 @@ class FNO(nn.Module):
         padding: float = 0.0,
         factorization: str | None = None,
         rank: int = 16,
+        lifting: str = "linear",
+        lifting_width: int = 64,
+        skip: str = "linear",
+        channel_mlp: bool = False,
+        channel_mlp_width: int = 16,
+        channel_mlp_skip: str = "soft_gating",
+        grid: str = "interior",
+        spectral_init: str = "uniform",
     ) -> None:
         super().__init__()
         if n_dims not in CONV:
@@ -246,21 +295,41 @@ class FNO(nn.Module):
             raise ValueError(f"factorization={factorization!r}; choose null or cp")
         if factorization == "cp" and rank < 1:
             raise ValueError(f"rank={rank} must be >= 1")
-        conv = CONV[n_dims]
+        for name, value, choices in (
+            ("lifting", lifting, LIFTINGS),
+            ("skip", skip, SKIPS),
+            ("channel_mlp_skip", channel_mlp_skip, SKIPS),
+            ("grid", grid, GRIDS),
+        ):
+            if value not in choices:
+                raise ValueError(f"{name}={value!r}; choose one of: {', '.join(choices)}")
         self.n_dims = n_dims
         self.padding = padding
-        self.lift = conv(in_channels + n_dims, width, 1)
+        self.grid = grid
+        lifted = in_channels + n_dims
+        self.lift = (
+            ChannelMLP(n_dims, lifted, lifting_width, width)
+            if lifting == "mlp"
+            else CONV[n_dims](lifted, width, 1)
+        )
         mode_shape = (modes,) * n_dims
         self.spectral = nn.ModuleList(
             CPSpectralConv(width, width, mode_shape, rank)
             if factorization == "cp"
-            else SpectralConv(width, width, mode_shape)
+            else SpectralConv(width, width, mode_shape, spectral_init)
             for _ in range(n_layers)
         )
-        self.pointwise = nn.ModuleList(conv(width, width, 1) for _ in range(n_layers))
-        self.project = nn.Sequential(
-            conv(width, projection_width, 1), nn.GELU(), conv(projection_width, out_channels, 1)
+        # "pointwise" (not "skips") keeps the linear skip's weights under their original name.
+        self.pointwise = nn.ModuleList(make_skip(skip, width, n_dims) for _ in range(n_layers))
+        self.channel_mlps = nn.ModuleList(
+            ChannelMLP(n_dims, width, channel_mlp_width, width)
+            for _ in range(n_layers)
+            if channel_mlp
         )
+        self.channel_mlp_skips = nn.ModuleList(
+            make_skip(channel_mlp_skip, width, n_dims) for _ in range(n_layers) if channel_mlp
+        )
+        self.project = ChannelMLP(n_dims, width, projection_width, out_channels)
 
     @staticmethod
     def fit_to_grid(params: dict, grid: tuple[int, ...]) -> tuple[dict, list[str]]:
@@ -276,17 +345,20 @@ class FNO(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spatial = tuple(x.shape[2:])
-        grid = node_coordinates(spatial, device=x.device, dtype=x.dtype)
+        grid = grid_coordinates(self.grid, spatial, device=x.device, dtype=x.dtype)
         x = torch.cat([x, grid.expand(x.shape[0], *grid.shape)], dim=1)
         x = self.lift(x)
         pads = [padded_size(s, self.padding) - s for s in spatial]
         if any(pads):
             # F.pad lists (left, right) pairs from the last axis backwards.
             x = F.pad(x, [p for pad in reversed(pads) for p in (0, pad)])
+        last = len(self.spectral) - 1
         for i, (spectral, pointwise) in enumerate(zip(self.spectral, self.pointwise)):
-            x = spectral(x) + pointwise(x)
-            if i < len(self.spectral) - 1:
-                x = F.gelu(x)
+            y = spectral(x) + pointwise(x)
+            if self.channel_mlps:
+                y = self.channel_mlps[i](F.gelu(y) if i < last else y)
+                y = y + self.channel_mlp_skips[i](x)
+            x = F.gelu(y) if i < last else y
         if any(pads):
             x = x[(slice(None), slice(None), *(slice(0, s) for s in spatial))]
         return self.project(x)

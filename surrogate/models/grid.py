@@ -15,6 +15,20 @@ def node_coordinates(shape: tuple[int, ...], device=None, dtype=torch.float32) -
     return torch.stack(torch.meshgrid(*axes, indexing="ij"))
 
 
+GRIDS = ("interior", "periodic")
+
+
+def grid_coordinates(kind: str, shape: tuple[int, ...], device=None, dtype=torch.float32):
+    """Coordinates (len(shape), *shape) of the kind a model appends to its input: `interior`,
+    the datasets' nodes (`node_coordinates`), or `periodic`, i / n on [0, 1) (neuraloperator's
+    grid embedding: the nodes of a periodic grid starting at 0; on the datasets' grids the same
+    coordinate value lies at another physical position at every resolution)."""
+    if kind == "interior":
+        return node_coordinates(shape, device=device, dtype=dtype)
+    axes = [torch.arange(n, device=device, dtype=dtype) / n for n in shape]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"))
+
+
 def resample_nodes(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """(batch, channels, *spatial) node values linearly interpolated onto the interior nodes
     of another grid of the same domain, `shape` points per axis.

@@ -33,6 +33,7 @@ class OperatorModule(L.LightningModule):
         scheduler: dict[str, Any],
         loss: str = "rel_l2",
         temporal: dict[str, Any] | None = None,
+        loss_space: str = "physical",  # for checkpoints older than the option (conf/train.yaml)
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -128,7 +129,10 @@ class OperatorModule(L.LightningModule):
     def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
         pred, y = self._predict_batch(batch, stage)
         x = batch[0]
-        loss = self.loss_fn(pred, y).mean()
+        if self.hparams.loss_space == "normalized":  # neuraloperator's: on the encoded outputs
+            loss = self.loss_fn(self.output_norm.encode(pred), self.output_norm.encode(y)).mean()
+        else:
+            loss = self.loss_fn(pred, y).mean()
         training = stage == "train"
         self.log(
             f"{stage}/loss",

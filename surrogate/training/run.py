@@ -97,7 +97,7 @@ def _log_effective_settings(cfg: DictConfig, container: dict[str, Any], grid: tu
     optim, schedule = container["optim"], container["scheduler"]
     detail = SCHEDULERS.get(schedule["name"]).describe(schedule)
     log.info(
-        "recipe: %s lr=%g weight_decay=%g; schedule %s; %d epochs, batch %d; loss %s; "
+        "recipe: %s lr=%g weight_decay=%g; schedule %s; %d epochs, batch %d; loss %s (%s); "
         "precision %s; compile %s",
         optim["name"],
         optim["lr"],
@@ -106,6 +106,7 @@ def _log_effective_settings(cfg: DictConfig, container: dict[str, Any], grid: tu
         cfg.trainer.max_epochs,
         cfg.loader.batch_size,
         cfg.loss,
+        cfg.loss_space,
         cfg.trainer.precision,
         str(cfg.compile).lower(),
     )
@@ -218,6 +219,7 @@ def _module(
         scheduler=container["scheduler"],
         loss=str(cfg.loss),
         temporal=temporal.as_dict() if info.temporal else None,
+        loss_space=str(cfg.loss_space),
     )
     _log_effective_settings(cfg, container, info.spatial_shape)
     train_indices = datamodule.train_indices

@@ -123,6 +123,7 @@ def test_same_seed_gives_the_same_training(tiny_dataset):
         (["early_stopping.patience=0"], "early_stopping.patience=0 must be >= 1"),
         (["ckpt_path=nope.ckpt"], "ckpt_path=nope.ckpt does not exist"),
         (["loss=l1"], "loss='l1' is unknown"),
+        (["loss_space=raw"], "loss_space='raw' is unknown; choose one of: physical, normalized"),
     ],
 )
 def test_bad_training_options_are_user_errors(tiny_dataset, overrides, message):
@@ -185,3 +186,27 @@ def test_a_mask_input_zeroes_the_prediction_outside_the_domain():
     x = torch.cat([mask, torch.randn(2, 1, 8, 8)], dim=1)
     pred = module(x)
     assert (pred[:, :, 3:5, 2:6] == 0).all() and (pred[mask.bool()] != 0).all()
+
+
+def test_the_normalized_loss_space_compares_the_encoded_outputs():
+    """loss_space=normalized (neuraloperator's): relative L2 of the outputs in normalised units,
+    not of the decoded ones that eval reports."""
+    import numpy as np
+
+    from surrogate.training.module import OperatorModule
+
+    data = {"input_names": ["a"], "output_names": ["u"], "spatial_shape": [8, 8]}
+    model = {"name": "fno", "modes": 2, "width": 4, "n_layers": 1, "projection_width": 4}
+    x, y = torch.randn(3, 1, 8, 8), 5.0 + torch.randn(3, 1, 8, 8)
+    outputs = {"mean": np.array([5.0]), "std": np.array([2.0]), "field_mean": np.zeros((1, 8, 8))}
+    inputs = {**outputs, "mean": np.array([0.0]), "std": np.array([1.0])}
+    torch.manual_seed(0)
+    module = OperatorModule(model, data, {}, {}, loss_space="normalized")
+    module.set_statistics(inputs, outputs)
+    module.log = lambda *args, **kwargs: None
+    pred, norm = module(x), module.output_norm
+    expected = relative_l2(norm.encode(pred), norm.encode(y)).mean()
+    torch.testing.assert_close(module._step((x, y), "train"), expected)
+    module.hparams.loss_space = "physical"
+    torch.testing.assert_close(module._step((x, y), "train"), relative_l2(pred, y).mean())
+    assert not torch.isclose(expected, relative_l2(pred, y).mean())
