@@ -69,23 +69,19 @@ def test_ddp_on_cpu_trains_on_both_ranks_into_one_run_directory(
     tiny_dataset, tmp_path, single_threaded
 ):
     run_dir = tmp_path / "ddp"
-    for _ in range(3):  # Lightning picks a free port, then binds it: another process may take
-        # it in between (EADDRINUSE; seen once under load). That race is retried, nothing else.
-        result = run_cli(
-            [
-                "train",
-                *QUICK,
-                *TINY_MODEL,
-                f"paths.data_dir={tiny_dataset / 'data'}",
-                "trainer=ddp",
-                "trainer.accelerator=cpu",
-                "trainer.devices=2",
-                f"hydra.run.dir={run_dir}",
-            ],
-            tmp_path,
-        )
-        if "EADDRINUSE" not in result.stderr:
-            break
+    result = run_cli(
+        [
+            "train",
+            *QUICK,
+            *TINY_MODEL,
+            f"paths.data_dir={tiny_dataset / 'data'}",
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            f"hydra.run.dir={run_dir}",
+        ],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
     # The distributed sampler gives each of the two ranks half of the 22 training samples.
