@@ -80,9 +80,11 @@ class Helmholtz(SteadyFamily):
     name = "helmholtz"
     spd = False
     symmetric = True
+    diffusion: type = Darcy  # its coefficient sampling, resolution and forcing (harmonic stencil)
+    assemble = staticmethod(assemble_helmholtz)
 
     def __init__(self, cfg: DictConfig) -> None:
-        self.darcy = Darcy(cfg)  # coefficient sampling, resolution, forcing (harmonic stencil)
+        self.darcy = self.diffusion(cfg)
         self.n = self.darcy.n
         self.k_min, self.k_max = read_wavenumbers(cfg, self.n, self.name)
         self.channel = bool(cfg.wavenumber_channel)
@@ -90,7 +92,7 @@ class Helmholtz(SteadyFamily):
     @property
     def fields(self) -> FieldSpec:
         names = ("coefficient", "wavenumber") if self.channel else ("coefficient",)
-        return FieldSpec(names, ("solution",), (self.n, self.n), ("wavenumber",))
+        return FieldSpec(names, ("solution",), (self.n,) * self.dimensions, ("wavenumber",))
 
     def grid(self) -> dict[str, np.ndarray]:
         return self.darcy.grid()
@@ -107,8 +109,8 @@ class Helmholtz(SteadyFamily):
 
     def problem(self, rng: np.random.Generator) -> Problem:
         coefficient, k = self.sample(rng)
-        matrix, rhs = assemble_helmholtz(
-            np.pad(coefficient, 1, mode="edge"), k, np.full((self.n, self.n), self.darcy.forcing)
+        matrix, rhs = self.assemble(
+            np.pad(coefficient, 1, mode="edge"), k, np.full(coefficient.shape, self.darcy.forcing)
         )
         both = np.stack([coefficient, np.full_like(coefficient, k)])
         return Problem(
@@ -120,7 +122,7 @@ class Helmholtz(SteadyFamily):
         )
 
     def solution_fields(self, solution: np.ndarray) -> np.ndarray:
-        return solution.reshape(1, self.n, self.n)
+        return solution.reshape(1, *(self.n,) * self.dimensions)
 
     def solution_vector(self, fields: np.ndarray) -> np.ndarray:
         """The solution vector of stored output fields (the inverse of `solution_fields`), for

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from omegaconf import DictConfig
 
-from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
+from surrogate.pdes.base import FAMILIES
 from surrogate.pdes.darcy3d import Darcy3D
-from surrogate.pdes.helmholtz import read_wavenumbers
+from surrogate.pdes.helmholtz import Helmholtz
 from surrogate.pdes.stencil import assemble_stencil, diagonal_positions
 
 
@@ -35,56 +34,11 @@ def assemble_helmholtz_3d(
 
 
 @FAMILIES.register("helmholtz3d")
-class Helmholtz3D(SteadyFamily):
-    """Random coefficient and wavenumber in the unit cube; symmetric and indefinite."""
+class Helmholtz3D(Helmholtz):
+    """Random coefficient and wavenumber in the unit cube; symmetric and indefinite: the 2D
+    family on 3D Darcy's coefficient, grid and 7-point stencil."""
 
     name = "helmholtz3d"
     dimensions = 3
-    spd = False
-    symmetric = True
-
-    def __init__(self, cfg: DictConfig) -> None:
-        self.darcy = Darcy3D(cfg)  # coefficient sampling, resolution, forcing
-        self.n = self.darcy.n
-        self.k_min, self.k_max = read_wavenumbers(cfg, self.n, self.name)
-        self.channel = bool(cfg.wavenumber_channel)
-
-    @property
-    def fields(self) -> FieldSpec:
-        names = ("coefficient", "wavenumber") if self.channel else ("coefficient",)
-        return FieldSpec(names, ("solution",), (self.n,) * 3, ("wavenumber",))
-
-    def grid(self) -> dict[str, np.ndarray]:
-        return self.darcy.grid()
-
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-        """The coefficient and the wavenumber, drawn in this order from `rng`."""
-        return self.darcy.sample_coefficient(rng), float(rng.uniform(self.k_min, self.k_max))
-
-    def features(self, rng: np.random.Generator) -> np.ndarray:
-        """The sort's features of the sample `rng` draws (coefficient, then k on every node),
-        without assembling."""
-        coefficient, k = self.sample(rng)
-        return np.stack([coefficient, np.full_like(coefficient, k)]).ravel()
-
-    def problem(self, rng: np.random.Generator) -> Problem:
-        coefficient, k = self.sample(rng)
-        matrix, rhs = assemble_helmholtz_3d(
-            np.pad(coefficient, 1, mode="edge"), k, np.full(coefficient.shape, self.darcy.forcing)
-        )
-        both = np.stack([coefficient, np.full_like(coefficient, k)])
-        return Problem(
-            matrix=matrix,
-            rhs=rhs,
-            inputs=both if self.channel else both[:1],
-            features=both.ravel(),
-            params={"wavenumber": k},
-        )
-
-    def solution_fields(self, solution: np.ndarray) -> np.ndarray:
-        return solution.reshape(1, self.n, self.n, self.n)
-
-    def solution_vector(self, fields: np.ndarray) -> np.ndarray:
-        """The solution vector of stored output fields (the inverse of `solution_fields`), for
-        the PDE residual of a prediction in eval."""
-        return np.asarray(fields, np.float64).reshape(-1)
+    diffusion = Darcy3D
+    assemble = staticmethod(assemble_helmholtz_3d)
