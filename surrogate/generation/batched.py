@@ -80,12 +80,6 @@ def solve_chain_batched(
                 batch = segment[start : start + size]
                 solved = batched.simulate([sample_rng(seed, split, index) for index in batch])
                 for index, trajectory in zip(batch, solved):
-                    yield SolvedSample(
-                        index,
-                        trajectory.inputs,
-                        trajectory.states,
-                        trajectory.params,
-                        trajectory.result,
-                    )
+                    yield SolvedSample.of(index, trajectory)
     finally:
         torch.set_num_threads(threads)

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from surrogate.generation.initial_guess import InitialGuess, load_initial_guess
 from surrogate.pdes import build_pde
-from surrogate.pdes.base import PDEFamily, systems_of
+from surrogate.pdes.base import PDEFamily, Trajectory, systems_of
 from surrogate.pdes.temporal import TimeDependentFamily
 from surrogate.solvers import build_solver, resolve_sort
 from surrogate.solvers.base import SolveResult
@@ -44,6 +44,13 @@ class SolvedSample:
     outputs: np.ndarray
     params: dict[str, float]
     result: SolveResult
+
+    @classmethod
+    def of(cls, index: int, trajectory: Trajectory) -> SolvedSample:
+        """Sample `index` as its family's `simulate` returned it."""
+        return cls(
+            index, trajectory.inputs, trajectory.states, trajectory.params, trajectory.result
+        )
 
 
 def solve_order(
@@ -129,13 +136,8 @@ def solve_chain(cfg: DictConfig, split: str, segments: list[list[int]]) -> Itera
                     yield from solve_guided(cfg, split, segment, pde, solver, guess)
                     continue
                 for index in segment:  # steady or time-dependent: the same call
-                    trajectory = pde.simulate(sample_rng(seed, split, index), solver)
-                    yield SolvedSample(
-                        index,
-                        trajectory.inputs,
-                        trajectory.states,
-                        trajectory.params,
-                        trajectory.result,
+                    yield SolvedSample.of(
+                        index, pde.simulate(sample_rng(seed, split, index), solver)
                     )
     finally:
         if solver is not None:
