@@ -10,53 +10,29 @@ the stopping test is on ||b - A x|| / ||b||, re-checked against the true residua
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import scipy.sparse as sp
 from omegaconf import DictConfig
 
-from surrogate.solvers.base import SOLVERS, SolveResult, Systems, checked
-from surrogate.solvers.krylov import KrylovMethod
+from surrogate.solvers.base import SOLVERS
+from surrogate.solvers.krylov import ShortRecurrence
 from surrogate.solvers.preconditioners import Apply
 
 BREAKDOWN = 1e-30  # |r̂ · v| or ||t||² below this (relative) ends a run of the recurrence
 
 
 @SOLVERS.register("bicgstab")
-class BiCGSTAB(KrylovMethod):
+class BiCGSTAB(ShortRecurrence):
     """Right-preconditioned BiCGSTAB to ||b - A x|| <= rtol ||b||, restarted from the true
     residual (with a new shadow vector) when the recurrence drifts or breaks down."""
 
-    def __init__(self, rtol: float, maxiter: int) -> None:
-        self.rtol, self.maxiter = rtol, maxiter
+    breakdown = "broke down (r̂ · A M⁻¹ p = 0)"
 
     @classmethod
     def work_vectors(cls, cfg: DictConfig) -> int:
         return 12  # x, r, shadow, p, v, s, t, both preconditioned ones, temporaries
 
-    @classmethod
-    def from_config(cls, cfg: DictConfig, systems: Systems) -> BiCGSTAB:
-        return cls(float(cfg.rtol), int(cfg.maxiter))
-
-    def solve(
-        self, matrix: sp.spmatrix, rhs: np.ndarray, x0: np.ndarray, precondition: Apply, state: Any
-    ) -> SolveResult:
-        target = self.rtol * float(np.linalg.norm(rhs))
-        x = x0.copy()
-        iterations = matvecs = 0
-        while True:
-            r = rhs - matrix @ x
-            matvecs += 1
-            if float(np.linalg.norm(r)) <= target or iterations >= self.maxiter:
-                return checked(matrix, rhs, x, iterations, matvecs, self.rtol)
-            steps, products = self._run(matrix, x, r, precondition, target, iterations)
-            if steps == 0:  # broke down at once from the true residual: nothing more to gain
-                raise ArithmeticError("BiCGSTAB broke down (r̂ · A M⁻¹ p = 0)")
-            iterations += steps
-            matvecs += products
-
-    def _run(
+    def run(
         self,
         matrix: sp.spmatrix,
         x: np.ndarray,

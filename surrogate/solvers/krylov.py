@@ -7,12 +7,16 @@ adds its own keys (GMRES's `m`) by extending `check_method`.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
 from omegaconf import DictConfig
 
 from surrogate.checks import require_int
 from surrogate.errors import UserError
-from surrogate.solvers.base import LinearSolver, Systems
-from surrogate.solvers.preconditioners import PRECONDITIONERS
+from surrogate.solvers.base import LinearSolver, SolveResult, Systems, checked
+from surrogate.solvers.preconditioners import PRECONDITIONERS, Apply
 
 
 class KrylovMethod(LinearSolver):
@@ -78,3 +82,49 @@ class RecyclingMethod(KrylovMethod):
     @classmethod
     def from_config(cls, cfg: DictConfig, systems: Systems) -> RecyclingMethod:
         return cls(int(cfg.m), int(cfg.k), float(cfg.rtol), int(cfg.maxiter))
+
+
+class ShortRecurrence(KrylovMethod):
+    """A method of a few vectors (CG, BiCGSTAB) to ||b - A x|| <= rtol ||b||, restarted from
+    the true residual whenever its recurrence stops (drifted, converged by its own estimate or
+    broke down): the outer loop they share; each adds `run`, one run of its recurrence."""
+
+    breakdown = "the recurrence broke down at once from the true residual"
+
+    def __init__(self, rtol: float, maxiter: int) -> None:
+        self.rtol, self.maxiter = rtol, maxiter
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, systems: Systems) -> ShortRecurrence:
+        return cls(float(cfg.rtol), int(cfg.maxiter))
+
+    def solve(
+        self, matrix: sp.spmatrix, rhs: np.ndarray, x0: np.ndarray, precondition: Apply, state: Any
+    ) -> SolveResult:
+        target = self.rtol * float(np.linalg.norm(rhs))
+        x = x0.copy()
+        iterations = matvecs = 0
+        while True:
+            r = rhs - matrix @ x
+            matvecs += 1
+            if float(np.linalg.norm(r)) <= target or iterations >= self.maxiter:
+                return checked(matrix, rhs, x, iterations, matvecs, self.rtol)
+            steps, products = self.run(matrix, x, r, precondition, target, iterations)
+            if steps == 0:  # nothing more to gain from this residual
+                raise ArithmeticError(f"{type(self).__name__}: {self.breakdown}")
+            iterations += steps
+            matvecs += products
+
+    def run(
+        self,
+        matrix: sp.spmatrix,
+        x: np.ndarray,
+        r: np.ndarray,
+        precondition: Apply,
+        target: float,
+        done: int,
+    ) -> tuple[int, int]:
+        """Iterate from the true residual `r` (`done` iterations used before), updating `x` in
+        place, until the recurrence's residual meets `target` or `maxiter` is reached;
+        (iterations, matrix products)."""
+        raise NotImplementedError
