@@ -126,12 +126,8 @@ class BatchedHeatTransient:
         pde = self.pde
         lanes = len(kappa)
         tau = pde.dt / pde.substeps
-        padded = np.pad(kappa, ((0, 0), (1, 1), (1, 1)), mode="edge")
-        laplacian = Stencil.from_coefficient(torch.as_tensor(padded, device=self.device))
-        implicit, explicit = pde.theta * tau, (1.0 - pde.theta) * tau
-        matrix = Stencil(
-            1.0 + implicit * laplacian.diagonal, [implicit * face for face in laplacian.faces]
-        )
+        explicit = (1.0 - pde.theta) * tau
+        laplacian, matrix = step_operators(pde, torch.as_tensor(kappa, device=self.device))
         precondition = self.precondition(matrix)
         direct = DirectFallback(pde, kappa, tau, self.rtol)
         stats = LaneStats(lanes)
@@ -159,6 +155,15 @@ class BatchedHeatTransient:
         finally:
             direct.close()
         return states, stats
+
+
+def step_operators(pde: HeatTransient, kappa: torch.Tensor) -> tuple[Stencil, Stencil]:
+    """L and the step matrix I + theta tau L of conductivities (B, n, n), matrix-free."""
+    padded = torch.nn.functional.pad(kappa[:, None], (1, 1, 1, 1), mode="replicate")[:, 0]
+    laplacian = Stencil.from_coefficient(padded)
+    implicit = pde.theta * pde.dt / pde.substeps
+    faces = [implicit * face for face in laplacian.faces]
+    return laplacian, Stencil(1.0 + implicit * laplacian.diagonal, faces)
 
 
 def relative_residuals(matrix: Stencil, x: torch.Tensor, rhs: torch.Tensor) -> np.ndarray:
