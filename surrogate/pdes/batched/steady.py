@@ -10,7 +10,9 @@ jacobi or mg (a geometric multigrid V-cycle, `surrogate.solvers.batched.mg`, set
 `solver.mg`); gmres or gcrodr (every family; GCRO-DR carries its recycled space from batch to
 batch as `solver.recycle_batch` says, reset at each segment) with none or jacobi. No warm start
 (a batch has no previous solution); the faces use the harmonic mean of the two nodes'
-coefficients as `surrogate.pdes.stencil.assemble_stencil` does, h = 1 / (n + 1).
+coefficients as `surrogate.pdes.stencil.assemble_stencil` does, h = 1 / (n + 1), unless a family
+builds its operator itself (heat: finite volumes on a slotted domain, its right-hand sides
+scattered onto the full grid and its solutions gathered back, `on_grid` / `at_unknowns`).
 """
 
 from __future__ import annotations
