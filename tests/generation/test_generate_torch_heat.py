@@ -27,6 +27,7 @@ from surrogate.generation.run import generate
 from surrogate.pdes import build_pde
 from surrogate.pdes.batched.heat import slot_stencil
 from surrogate.pdes.batched.heat_transient import step_operators
+from surrogate.solvers.batched.cg import batched_cg
 
 ROOT = Path(__file__).parents[2]
 TORCH = ["backend=torch", "device=cpu"]
@@ -157,6 +158,28 @@ def test_the_transient_step_matrix_is_the_numpy_one():
         for stencil, expected in ((laplacian, pde.operator(kappa) @ v), (step, matrix @ v)):
             out = stencil(field).numpy().ravel()
             np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+def test_batched_cg_starts_each_lane_from_its_x0_and_counts_the_numpy_products():
+    pde = build_pde(
+        OmegaConf.merge(OmegaConf.load(ROOT / "conf/pde/heat_transient.yaml"), {"resolution": 9})
+    )
+    rng = np.random.default_rng(3)
+    kappa = np.stack([pde.sample(rng)[0] for _ in range(3)])
+    _, step = step_operators(pde, torch.as_tensor(kappa))
+    rhs = torch.as_tensor(rng.standard_normal((3, 9, 9)))
+    inverse = 1.0 / step.diagonal
+    cold, iterations, products = batched_cg(step, rhs, lambda r: r * inverse, 1e-12, 500)
+    x0 = torch.zeros_like(rhs)
+    x0[1] = cold[1]  # lane 1 starts at its solution, the others from zero
+    warm, warm_iterations, warm_products = batched_cg(
+        step, rhs, lambda r: r * inverse, 1e-12, 500, x0
+    )
+    assert warm_iterations == [iterations[0], 0, iterations[2]] and iterations[1] > 0
+    # numpy's CG: one residual per (re)start, one product per iteration, one final check
+    assert warm_products == [products[0], 2, products[2]]
+    assert products[0] == iterations[0] + 3
+    assert torch.equal(warm[[0, 2]], cold[[0, 2]]) and torch.equal(warm[1], cold[1])
 
 
 @pytest.mark.parametrize("family", ["heat", "heat_transient"])
