@@ -2,12 +2,14 @@
 torch supports.
 
 Each row runs `solve_chain` as `surrogate generate` does (one chain, no HDF5 writing) for the
-same samples with the numpy backend (steady families: solver=auto, its best choice), torch on
-the CPU and, where torch sees a GPU, torch on CUDA, side by side in one run; a steady family has
-one row per torch preconditioner (CG with jacobi, CG with mg). Every backend uses `--threads`
-threads (BLAS / torch). The trajectories are short (`--intervals` stored intervals of
-`record_dt`, the default internal step) so that a row takes seconds: the cost per internal step
-is what the ratio measures.
+same samples with the numpy backend (steady families and heat_transient: solver=auto, its best
+choice), torch on the CPU and, where torch sees a GPU, torch on CUDA, side by side in one run; a
+family with linear systems has one row per torch preconditioner (CG with jacobi, CG with mg;
+heat_transient's CG starts each step from the state before it). Every backend uses `--threads`
+threads (BLAS / torch). The trajectories are short (`--intervals` stored intervals: of
+`record_dt` with the default internal step for the spectral families, of `dt` with `substeps`
+implicit steps for heat_transient) so that a row takes seconds: the cost per internal step is
+what the ratio measures.
 
 Each (row, backend) runs in a fresh process (`--one`), so that its peak memory is its own: after
 its imports and a one-sample warm-up (compilations, plans) the kernel's peak resident set is
@@ -35,7 +37,7 @@ from omegaconf import DictConfig
 from surrogate.cli.app import config_dir
 from surrogate.generation.solving import solve_chain
 
-SPECTRAL = ("navier_stokes", "burgers")
+TIME_DEPENDENT = ("navier_stokes", "burgers", "heat_transient")
 JACOBI = ["solver=cg", "solver.preconditioner=jacobi"]  # numpy: solver=auto, its best
 MG = ["solver=cg", "solver.preconditioner=mg"]
 CASES = {  # (family, grid, torch solver): (overrides, overrides of the torch runs)
@@ -52,8 +54,17 @@ CASES = {  # (family, grid, torch solver): (overrides, overrides of the torch ru
             ("darcy", "²", (64, 256)),
             ("poisson", "²", (64, 256)),
             ("darcy3d", "³", (32, 64)),
+            ("heat", "²", (65, 257)),  # nodes per side: 64, 256 cells (the slot snapped)
         )
         for n in sizes
+        for name, choice in (("cg jacobi", JACOBI), ("cg mg", MG))
+    },
+    **{  # torch: each step's CG from the state before it; numpy: solver=auto's PARDISO
+        ("heat_transient", f"{n}²", name): (
+            ["pde=heat_transient", f"pde.resolution={n}", "solver=auto"],
+            [*choice, "solver.warm_start=true"],
+        )
+        for n in (64, 256)
         for name, choice in (("cg jacobi", JACOBI), ("cg mg", MG))
     },
 }
@@ -146,7 +157,7 @@ def main() -> None:
     for (family, grid, solver), (overrides, torch_overrides) in CASES.items():
         if family not in args.families or (args.grids and grid not in args.grids):
             continue
-        if family in SPECTRAL:
+        if family in TIME_DEPENDENT:
             overrides = [*overrides, f"pde.time_steps={args.intervals + 1}"]
         runs = {}
         for backend, choice in backends.items():

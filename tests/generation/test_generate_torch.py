@@ -154,8 +154,9 @@ def test_torch_generation_killed_with_sigkill_resumes_to_the_identical_file(tmp_
 @pytest.mark.parametrize(
     "override, message",
     [
-        (["pde=heat"], "backend=torch does not support pde=heat yet (it supports: burgers, "
-                       "darcy, darcy3d, helmholtz, navier_stokes, poisson); use backend=numpy for it"),
+        (["pde=helmholtz3d"], "backend=torch does not support pde=helmholtz3d yet (it supports: "
+                              "burgers, darcy, darcy3d, heat, heat_transient, helmholtz, "
+                              "navier_stokes, poisson); use backend=numpy for it"),
         (["pde=darcy"], "backend=torch solves pde=darcy with solver=cg with "
                         "solver.preconditioner=none or jacobi or mg; solver=gmres with"),
         (["pde=darcy", "pde.stencil=skr", *CG], "pde.stencil=harmonic only"),

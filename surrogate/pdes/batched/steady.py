@@ -10,7 +10,9 @@ jacobi or mg (a geometric multigrid V-cycle, `surrogate.solvers.batched.mg`, set
 `solver.mg`); gmres or gcrodr (every family; GCRO-DR carries its recycled space from batch to
 batch as `solver.recycle_batch` says, reset at each segment) with none or jacobi. No warm start
 (a batch has no previous solution); the faces use the harmonic mean of the two nodes'
-coefficients as `surrogate.pdes.stencil.assemble_stencil` does, h = 1 / (n + 1).
+coefficients as `surrogate.pdes.stencil.assemble_stencil` does, h = 1 / (n + 1), unless a family
+builds its operator itself (heat: finite volumes on a slotted domain, its right-hand sides
+scattered onto the full grid and its solutions gathered back, `on_grid` / `at_unknowns`).
 """
 
 from __future__ import annotations
@@ -120,14 +122,24 @@ class BatchedSteady(ABC):
         problems = [self.pde.problem(rng) for rng in rngs]  # type: ignore[attr-defined]
         shape = (len(problems), *problems[0].inputs.shape[1:])
         operator = self.operator(problems)
-        rhs = torch.as_tensor(np.stack([p.rhs for p in problems]), device=self.device)
-        x, iterations, products = self.solve(operator, rhs.reshape(shape))
-        solutions = x.reshape(len(problems), -1).cpu().numpy()
+        rhs = np.stack([self.on_grid(p.rhs) for p in problems])
+        x, iterations, products = self.solve(
+            operator, torch.as_tensor(rhs, device=self.device).reshape(shape)
+        )
+        solutions = self.at_unknowns(x.reshape(len(problems), -1).cpu().numpy())
         share = (time.perf_counter() - start) / len(problems)
         return [
             self.checked(problem, solution, count, product, share)
             for problem, solution, count, product in zip(problems, solutions, iterations, products)
         ]
+
+    def on_grid(self, rhs: np.ndarray) -> np.ndarray:
+        """A lane's right-hand side on the operator's grid (the unknowns are its nodes)."""
+        return rhs
+
+    def at_unknowns(self, x: np.ndarray) -> np.ndarray:
+        """The lanes' solution vectors (B, unknowns) from their values on the grid."""
+        return x
 
     def precondition(self, operator: Stencil) -> Operator:
         """z = M^{-1} r for every lane, built from the lanes' own operators."""

@@ -30,22 +30,24 @@ def batched_cg(
     precondition: Operator,
     rtol: float,
     maxiter: int,
+    x0: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[int], list[int]]:
-    """(x, iterations, matrix products) per lane from x0 = 0, the products counted as the numpy
-    CG counts them (the final check included); `precondition` is z = M^{-1} r for every lane
-    (symmetric positive definite: identity, Jacobi, a multigrid V-cycle)."""
+    """(x, iterations, matrix products) per lane from `x0` (None: zero), the products counted
+    as the numpy CG counts them (the final check included); `precondition` is z = M^{-1} r for
+    every lane (symmetric positive definite: identity, Jacobi, a multigrid V-cycle)."""
     lanes = rhs.shape[0]
     column = (lanes,) + (1,) * (rhs.dim() - 1)
 
     target = rtol * lane_norm(rhs)
-    x = torch.zeros_like(rhs)
+    x = torch.zeros_like(rhs) if x0 is None else x0.clone()
     iterations = torch.zeros(lanes, dtype=torch.long, device=rhs.device)
     products = torch.ones_like(iterations)  # the true residual checked after the solve
-    active = torch.ones(lanes, dtype=torch.bool, device=rhs.device)
+    pending = torch.ones(lanes, dtype=torch.bool, device=rhs.device)  # lanes not returned yet
     while True:
         r = rhs - apply(x)
-        products += active.long()
-        active = (lane_norm(r) > target) & (iterations < maxiter)
+        products += pending.long()
+        active = pending & (lane_norm(r) > target) & (iterations < maxiter)
+        pending = active
         if not bool(active.any()):
             return x, iterations.tolist(), products.tolist()
         z = precondition(r)
