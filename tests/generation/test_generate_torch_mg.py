@@ -146,9 +146,13 @@ def test_torch_mg_agrees_with_numpy_mg_and_direct(make_cfg, tmp_path, family):
         assert np.abs(a - b).max() <= 1e-6 * np.abs(a).max()
 
 
-@pytest.mark.parametrize("family", ["darcy", "darcy3d"])
-def test_batch_sizes_1_7_and_32_give_the_same_bytes(make_cfg, tmp_path, family):
-    args = [*FAMILIES[family], *MG, *TORCH, "n_train=32", "n_test=0", "name=r"]
+@pytest.mark.parametrize(
+    "grid",
+    [FAMILIES["darcy"], FAMILIES["darcy3d"], ["pde=darcy", "pde.resolution=21"]],
+    ids=["darcy", "darcy3d", "darcy-odd-coarsest"],  # 21 -> 10 -> 5: a 5² dense level
+)
+def test_batch_sizes_1_7_and_32_give_the_same_bytes(make_cfg, tmp_path, grid):
+    args = [*grid, *MG, *TORCH, "n_train=32", "n_test=0", "name=r"]
     files = []
     for size in (1, 7, 32):
         generate(make_cfg("generate", *args, f"batch_size={size}",

@@ -19,7 +19,8 @@ space, from nothing but the fine operator (so the numpy path's `mg` builds it fr
 Smoother: damped Jacobi, `smoothing_steps` sweeps before and after the coarse correction (the
 same sweeps, so the V-cycle is a symmetric positive definite operator and CG stays valid);
 Jacobi is elementwise, so it batches perfectly. The coarsest level (at most `coarsest` unknowns
-per lane: 8^2 or 4^3 by default) is solved exactly: a dense Cholesky factor per lane.
+per lane: 8^2 or 4^3 by default) is solved exactly: a dense Cholesky factor per lane, factored
+and applied lane by lane.
 A lane's arithmetic never involves another lane.
 """
 
@@ -157,7 +158,10 @@ class Multigrid:
         while math.prod(grid) > settings.coarsest and max(grid) > 1:
             self.levels.append((current, grid, settings.omega / current.diagonal))
             current, grid = galerkin(current, grid), tuple(coarse_size(n) for n in grid)
-        self.factor = torch.linalg.cholesky(dense(current, grid))
+        # One factor per lane: torch's batched Cholesky and triangular solves block the
+        # batch, and a lane's bits then depended on how many lanes were with it (seen at odd
+        # coarsest sizes from 9 unknowns up).
+        self.factors = [torch.linalg.cholesky(matrix) for matrix in dense(current, grid)]
 
     @property
     def depth(self) -> int:
@@ -170,7 +174,9 @@ class Multigrid:
     def cycle(self, level: int, b: torch.Tensor) -> torch.Tensor:
         if level == len(self.levels):
             flat = b.reshape(b.shape[0], -1, 1)
-            return torch.cholesky_solve(flat, self.factor).reshape(b.shape)
+            factors = self.factors * len(flat) if len(self.factors) == 1 else self.factors
+            solved = [torch.cholesky_solve(v, factor) for v, factor in zip(flat, factors)]
+            return torch.stack(solved).reshape(b.shape)
         operator, grid, scaled_inverse = self.levels[level]
         x = scaled_inverse * b
         for _ in range(self.settings.smoothing_steps - 1):
