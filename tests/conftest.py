@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from surrogate.cli.app import config_dir
+from surrogate.training.process_group import DISTRIBUTED_VARIABLES
 
 TINY_MODEL = ["model.modes=4", "model.width=8", "model.n_layers=2", "model.projection_width=16"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -52,26 +53,12 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-DISTRIBUTED_VARIABLES = (
-    "MASTER_ADDR",
-    "MASTER_PORT",
-    "NODE_RANK",
-    "LOCAL_RANK",
-    "WORLD_SIZE",
-    "RANK",
-    "GROUP_RANK",
-    "LOCAL_WORLD_SIZE",
-)
-
-
 def run_cli(args: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
     """`surrogate <args>` in a subprocess, as a user would type it. The timeout only stops a
     hang: on a loaded machine a command may take many times its usual time."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    # A user's shell has none of these. An in-process DDP run earlier in the session (the
-    # config fuzz trains in-process) leaves Lightning's rendezvous variables set, and its TCP
-    # store listening on MASTER_PORT: a DDP command inheriting them fails to bind that port
-    # (EADDRINUSE) or, with LOCAL_RANK set, waits for ranks it thinks someone else launches.
+    # A user's shell has none of these; a test session started under torchrun or in a
+    # distributed job would (a DDP command inheriting them waits for ranks nobody launches).
     for name in ("HYDRA_FULL_ERROR", *DISTRIBUTED_VARIABLES):
         env.pop(name, None)
     return subprocess.run(

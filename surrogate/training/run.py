@@ -34,6 +34,7 @@ from surrogate.training.faults import FaultGuard, interruptible
 from surrogate.training.loggers import build_logger
 from surrogate.training.module import OperatorModule
 from surrogate.training.optim import SCHEDULERS
+from surrogate.training.process_group import released_process_group
 from surrogate.training.trainer_config import check_trainer_devices, lightning_configuration_errors
 
 log = logging.getLogger("surrogate.train")
@@ -166,9 +167,10 @@ def train_checked(cfg: DictConfig) -> dict[str, Any]:
         sum(p.numel() for p in module.parameters()),
     )
     start = time.perf_counter()
-    with interruptible(guard), lightning_configuration_errors():
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    return _result(cfg, trainer, module, checkpoint, run_dir, time.perf_counter() - start)
+    with released_process_group():
+        with interruptible(guard), lightning_configuration_errors():
+            trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        return _result(cfg, trainer, module, checkpoint, run_dir, time.perf_counter() - start)
 
 
 def _datamodule(cfg: DictConfig, temporal: TemporalOptions) -> FieldDataModule:
