@@ -113,6 +113,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rows", nargs="*", default=list(ROWS))
+    parser.add_argument(
+        "--overrides", nargs="*", default=[], help="for every row, e.g. solver.shift=0.5"
+    )
     args = parser.parse_args()
     common = [
         "pde=helmholtz",
@@ -124,12 +127,14 @@ def main() -> None:
         f"helmholtz {args.resolution}², {args.samples} samples in one sorted segment, "
         f"batch_size {args.batch_size}, {args.threads} thread(s); torch {torch.__version__}"
         + ("" if torch.cuda.is_available() else "; no GPU: CUDA not run")
+        + "".join(f"; {o}" for o in args.overrides)
     )
     print("| " + " | ".join(HEADER) + " |")
     print("|" + "---|" * len(HEADER))
     for name in args.rows:
-        measure([*common, *ROWS[name]], 1)  # warm-up: imports, MKL, torch kernels
-        row = measure([*common, *ROWS[name]], args.samples)
+        overrides = [*common, *ROWS[name], *args.overrides]
+        measure(overrides, 1)  # warm-up: imports, MKL, torch kernels
+        row = measure(overrides, args.samples)
         print("| " + " | ".join(row.cells(name)) + " |", flush=True)
 
 
