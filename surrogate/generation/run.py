@@ -50,8 +50,9 @@ def dataset_config(cfg: DictConfig) -> str:
     Neither device nor batch_size is: a lane does not depend on its batch, and devices differ
     by rounding only. Settings that did not exist before are recorded only where they act, so
     that datasets made before them stay up to date: `solver.mg` when mg is the preconditioner,
-    `solver.shift` and `solver.shift_rebuild` when shifted_amg is, `solver.recycle_batch` with
-    backend=torch, `solver.initial_guess` when set (the
+    `solver.shift` and `solver.shift_rebuild` when shifted_amg is (`solver.shift` also for
+    GMRES and GCRO-DR with mg, which shifts alike; CG's SPD families have no shift),
+    `solver.recycle_batch` with backend=torch, `solver.initial_guess` when set (the
     checkpoint's digest goes into the split's attributes, `initial_guess_sha256`).
     """
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -60,8 +61,9 @@ def dataset_config(cfg: DictConfig) -> str:
     if solver.get("preconditioner") != "mg":
         solver.pop("mg", None)
     if solver.get("preconditioner") != "shifted_amg":
-        solver.pop("shift", None)
         solver.pop("shift_rebuild", None)
+        if solver.get("preconditioner") != "mg" or solver["name"] == "cg":  # CG's shift is 0
+            solver.pop("shift", None)
     if resolved["backend"] == "numpy":
         solver.pop("recycle_batch", None)
     if solver.get("initial_guess", 0) is None:

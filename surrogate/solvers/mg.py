@@ -1,7 +1,9 @@
 """`solver.preconditioner=mg` for the numpy path: the batched geometric multigrid V-cycle of
 `surrogate.solvers.batched.mg` on one lane, its fine operator read off the CSR matrix of a
-(2d + 1)-point stencil on a full n^d grid (darcy, poisson, darcy3d, heat_transient). The same
-V-cycle as with backend=torch, so the two backends take the same CG iterations; it runs in
+(2d + 1)-point stencil on a full n^d grid (darcy, poisson, darcy3d, heat_transient, helmholtz,
+helmholtz3d), shifted as `shifted_amg` shifts (A + (1 + solver.shift) sigma I: the shifted
+Laplacian for Helmholtz, A itself for the SPD families). The same V-cycle as with
+backend=torch, so the two backends take the same CG, GMRES and GCRO-DR iterations; it runs in
 torch on the CPU (torch is imported only when mg is chosen)."""
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def check_mg(cfg: DictConfig) -> None:
         if chosen:
             raise UserError(
                 f"solver.preconditioner=mg needs solver.mg settings, which solver="
-                f"{cfg.solver.name} has not; use solver=cg"
+                f"{cfg.solver.name} has not; use solver=cg, gmres or gcrodr"
             )
         return
     steps = require_int(cfg, "solver.mg.smoothing_steps", minimum=1)
@@ -68,7 +70,8 @@ def check_stencil_grid(cfg: DictConfig) -> None:
 
 @PRECONDITIONERS.register("mg")
 class MultigridPreconditioner(Preconditioner):
-    """One symmetric V-cycle with Galerkin coarse grids: SPD for an SPD stencil (CG)."""
+    """One symmetric V-cycle with Galerkin coarse grids of the shifted operator: SPD (CG) for
+    an SPD stencil, whose shift is zero."""
 
     symmetric = True
     # Estimated by counting arrays (not measured), per non-zero of the fine (2d + 1)-point
@@ -81,8 +84,9 @@ class MultigridPreconditioner(Preconditioner):
 
         from surrogate.solvers.batched.mg import Multigrid, Settings
         from surrogate.solvers.batched.stencil import Stencil
+        from surrogate.solvers.shifted_amg import shifted_operator
 
-        stencil = Stencil.from_matrix(matrix)
+        stencil = Stencil.from_matrix(shifted_operator(sp.csr_matrix(matrix), settings.shift))
         grid = tuple(stencil.diagonal.shape[1:])
         cycle = Multigrid(stencil, grid, Settings(**settings.mg))
 

@@ -175,7 +175,7 @@ def test_the_issue_command_runs_through_the_cli(tmp_path):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["solver=gmres", "solver.preconditioner=mg"], "solver.preconditioner=mg needs solver.mg"),
+        (["solver=bicgstab", "solver.preconditioner=mg"], "mg needs solver.mg settings"),
         ([*MG, "solver.mg.omega=1.5"], "solver.mg.omega=1.5 must be"),
         ([*MG, *TORCH, "solver.mg.smoothing_steps=0"], "solver.mg.smoothing_steps=0 must be"),
         ([*MG, "solver.mg.coarsest=100000"], "solver.mg.coarsest=100000 must be <= 4096"),

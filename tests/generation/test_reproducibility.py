@@ -156,7 +156,7 @@ SOLVERS = {
         f"{name}-{preconditioner}": [*args, f"solver.preconditioner={preconditioner}"]
         for name, args in KRYLOV.items()
         for preconditioner in PRECONDITIONERS
-        if preconditioner != "mg"  # solver=cg only: the others carry no solver.mg settings
+        if preconditioner != "mg" or name != "gcrotmk"  # gcrotmk carries no solver.mg settings
     },
     **{f"cg-{p}": ["solver=cg", f"solver.preconditioner={p}"] for p in SYMMETRIC_PRECONDITIONERS},
     "gmres-ssor-omega_auto": ["solver=gmres", "solver.preconditioner=ssor", "solver.omega=auto"],

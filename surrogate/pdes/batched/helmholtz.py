@@ -1,6 +1,8 @@
 """Helmholtz batched in torch: the Darcy stencil minus k^2 on the diagonal, matrix-free (each
 lane its own coefficient and wavenumber), solved by batched GMRES or GCRO-DR (the systems are
-symmetric and indefinite, so CG is refused)."""
+symmetric and indefinite, so CG is refused); with solver.preconditioner=mg each lane's V-cycle
+is that of the shifted Laplacian L + solver.shift k^2 I (`surrogate.solvers.batched.mg` finds
+k^2 from the stencil, as the numpy `shifted_amg` does from the matrix)."""
 
 from __future__ import annotations
 

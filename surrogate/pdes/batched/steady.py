@@ -5,10 +5,11 @@ a batched Krylov solver, and the numpy path's safety net: each lane's true resid
 on its own CSR matrix, and a lane that misses `solver.rtol` is solved again directly and
 flagged `fallback`.
 
-Supported: solver=cg (symmetric positive definite families) with solver.preconditioner=none,
-jacobi or mg (a geometric multigrid V-cycle, `surrogate.solvers.batched.mg`, settings
-`solver.mg`); gmres or gcrodr (every family; GCRO-DR carries its recycled space from batch to
-batch as `solver.recycle_batch` says, reset at each segment) with none or jacobi. No warm start
+Supported: solver=cg (symmetric positive definite families), gmres or gcrodr (every family;
+GCRO-DR carries its recycled space from batch to batch as `solver.recycle_batch` says, reset at
+each segment), each with solver.preconditioner=none, jacobi or mg (a geometric multigrid
+V-cycle of each lane's A + (1 + solver.shift) sigma I, `surrogate.solvers.batched.mg`, settings
+`solver.mg`: sigma = k^2 for Helmholtz, 0 for the SPD families). No warm start
 (a batch has no previous solution); the faces use the harmonic mean of the two nodes'
 coefficients as `surrogate.pdes.stencil.assemble_stencil` does, h = 1 / (n + 1), unless a family
 builds its operator itself (heat: finite volumes on a slotted domain, its right-hand sides
@@ -30,12 +31,11 @@ from surrogate.solvers.base import SolveResult, relative_residual
 from surrogate.solvers.batched.cg import Operator, batched_cg
 from surrogate.solvers.batched.gcrodr import RECYCLE_BATCH, BatchRecycling, solve_recycling
 from surrogate.solvers.batched.gmres import batched_gmres
-from surrogate.solvers.batched.mg import Multigrid, Settings
+from surrogate.solvers.batched.mg import Multigrid, Settings, shifted_operator
 from surrogate.solvers.batched.stencil import Stencil
 from surrogate.solvers.direct import DirectSolver
 
-PRECONDITIONERS = {"cg": ("none", "jacobi", "mg"), "gmres": ("none", "jacobi")}
-PRECONDITIONERS["gcrodr"] = PRECONDITIONERS["gmres"]
+PRECONDITIONERS = {name: ("none", "jacobi", "mg") for name in ("cg", "gmres", "gcrodr")}
 
 
 class BatchedSteady(ABC):
@@ -52,6 +52,7 @@ class BatchedSteady(ABC):
         self.rtol, self.maxiter = float(solver.rtol), int(solver.maxiter)
         self.preconditioner = str(solver.preconditioner)
         self.mg = Settings(**solver.mg) if self.preconditioner == "mg" else None
+        self.shift = float(solver.shift) if self.preconditioner == "mg" else None
         self.fallback = bool(solver.fallback)
         recycling = solver.name == "gcrodr"
         self.recycling = BatchRecycling(str(solver.recycle_batch)) if recycling else None
@@ -63,9 +64,9 @@ class BatchedSteady(ABC):
 
     @classmethod
     def check(cls, cfg: DictConfig) -> None:
-        """Only what is batched: CG (SPD families) with none, Jacobi or mg, GMRES or GCRO-DR
-        with none or Jacobi, no warm start (mg's settings are checked with the solver's, as for
-        the numpy path)."""
+        """Only what is batched: CG (SPD families), GMRES or GCRO-DR with none, Jacobi or mg,
+        no warm start (mg's settings and solver.shift are checked with the solver's, as for the
+        numpy path)."""
         solver = cfg.solver
         allowed = [name for name in PRECONDITIONERS if cls.spd or name != "cg"]
         if solver.name not in allowed or solver.preconditioner not in PRECONDITIONERS[solver.name]:
@@ -104,15 +105,16 @@ class BatchedSteady(ABC):
     ) -> tuple[torch.Tensor, list[int], list[int]]:
         """x, iterations and matrix products per lane, by `solver.name`."""
         solver = self.solver
+        precondition = self.precondition(operator)
         if solver.name == "cg":
-            return batched_cg(operator, rhs, self.precondition(operator), self.rtol, self.maxiter)
-        inverse = 1.0 / operator.diagonal if self.preconditioner == "jacobi" else None
+            return batched_cg(operator, rhs, precondition, self.rtol, self.maxiter)
         if solver.name == "gmres":
-            return batched_gmres(operator, rhs, inverse, self.rtol, int(solver.m), self.maxiter)
+            m = int(solver.m)
+            return batched_gmres(operator, rhs, precondition, self.rtol, m, self.maxiter)
         start = self.recycling.start(rhs.shape[0])
         m, k = int(solver.m), int(solver.k)
         x, iterations, products, spaces = solve_recycling(
-            operator, rhs, inverse, self.rtol, m, k, self.maxiter, start
+            operator, rhs, precondition, self.rtol, m, k, self.maxiter, start
         )
         self.recycling.keep(spaces)
         return x, iterations, products
@@ -142,9 +144,11 @@ class BatchedSteady(ABC):
         return x
 
     def precondition(self, operator: Stencil) -> Operator:
-        """z = M^{-1} r for every lane, built from the lanes' own operators."""
+        """z = M^{-1} r for every lane, built from the lanes' own operators (mg: the V-cycle of
+        each lane's shifted operator, which is the operator itself for the SPD families)."""
         if self.preconditioner == "mg":
-            return Multigrid(operator, tuple(operator.diagonal.shape[1:]), self.mg)
+            shifted = shifted_operator(operator, self.shift)
+            return Multigrid(shifted, tuple(operator.diagonal.shape[1:]), self.mg)
         if self.preconditioner == "jacobi":
             inverse = 1.0 / operator.diagonal
             return lambda r: r * inverse

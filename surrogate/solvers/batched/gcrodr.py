@@ -10,10 +10,22 @@ every lane runs the same kernels and no lane's arithmetic reads another's.
 
 `solve_recycling` takes the recycled spaces to start from (None: none) and returns the ones the
 lanes end with; `BatchRecycling` decides what the next batch starts from.
+
+Preconditioning is on the right, Â = A M^{-1} with M^{-1} any fixed linear operator (identity,
+Jacobi, the multigrid V-cycle): U holds directions of the preconditioned space and the solution
+is x = M^{-1} (U c + V y), M^{-1} applied once per restart, as in the numpy GCRO-DR. Within a
+solve M is fixed, so C = Â U holds throughout. Across batches both A and M change (new lanes,
+each with its own matrix and its own V-cycle), and `refit` re-establishes C = Â_new U by
+applying the new lanes' A M^{-1} to the carried U: the pair stays exactly consistent, so
+nothing has to be reset for correctness. What a new preconditioner changes is only how close
+the carried U (harmonic Ritz vectors of the previous lanes' A M^{-1}) is to the new lanes'
+small harmonic Ritz vectors, which is what the benchmark measures against recycle_batch=none
+(docs/benchmarks.md, "Batched Krylov with multigrid").
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,9 +87,9 @@ class BatchRecycling:
 
 
 def solve_recycling(
-    apply,
+    apply: Callable[[torch.Tensor], torch.Tensor],
     rhs: torch.Tensor,
-    inverse_diagonal: torch.Tensor | None,
+    precondition: Callable[[torch.Tensor], torch.Tensor],
     rtol: float,
     m: int,
     k: int,
@@ -85,16 +97,14 @@ def solve_recycling(
     start: Spaces | None,
 ) -> tuple[torch.Tensor, list[int], list[int], Spaces]:
     """(x, iterations, matrix products, the recycled spaces at the end) per lane from x0 = 0,
-    counted as the numpy GCRO-DR counts them (the re-fit's k products included)."""
+    counted as the numpy GCRO-DR counts them (the re-fit's k products included); `precondition`
+    is z = M^{-1} r on the right for every lane, a fixed linear operator on (B, ...) fields."""
     shape, lanes = rhs.shape, rhs.shape[0]
     matrix = flat_operator(apply, shape)
-    scale = None if inverse_diagonal is None else flatten(inverse_diagonal)
-
-    def precondition(v: torch.Tensor) -> torch.Tensor:
-        return v if scale is None else v * scale
+    right = flat_operator(precondition, shape)
 
     def operator(v: torch.Tensor) -> torch.Tensor:
-        return matrix(precondition(v))
+        return matrix(right(v))
 
     b = flatten(rhs)
     target = rtol * lane_norm(b)
@@ -133,7 +143,7 @@ def solve_recycling(
             if (first | more).any():
                 u, c, ctu, count = recycle(cycle, u, c, ctu, count, first, more, k)
         pending = torch.as_tensor(~finished, device=b.device).unsqueeze(1)
-        x = x + precondition(torch.where(pending, step, 0.0))  # a finished lane stays as it is
+        x = x + right(torch.where(pending, step, 0.0))  # a finished lane stays as it is
         r = b - matrix(x)
         products += ~finished
         finished = finished | ((lane_norm(r) <= target).cpu().numpy()) | (iterations >= maxiter)

@@ -7,7 +7,10 @@ has met its target or used its steps is frozen while the others go on, and each 
 from the true residual. The least-squares problem is kept in QR form by accumulating the
 Givens rotations as one small (m + 1)^2 matrix per lane, so a step costs the same few kernels
 whatever its index.
-`arnoldi_cycle` also serves the batched GCRO-DR (its deflated cycles).
+The preconditioner is any fixed linear operator applied on the right (`precondition`): the
+identity, Jacobi, or the multigrid V-cycle of the lanes' shifted operators
+(`surrogate.solvers.batched.mg`). `arnoldi_cycle` also serves the batched GCRO-DR (its
+deflated cycles).
 """
 
 from __future__ import annotations
@@ -171,21 +174,18 @@ def flat_operator(apply: Callable[[torch.Tensor], torch.Tensor], shape: torch.Si
 def batched_gmres(
     apply: Callable[[torch.Tensor], torch.Tensor],
     rhs: torch.Tensor,
-    inverse_diagonal: torch.Tensor | None,
+    precondition: Callable[[torch.Tensor], torch.Tensor],
     rtol: float,
     m: int,
     maxiter: int,
 ) -> tuple[torch.Tensor, list[int], list[int]]:
     """(x, iterations, matrix products) per lane from x0 = 0, counted as the numpy GMRES counts
     them (Arnoldi steps; products include each restart's residual and the final check);
-    `inverse_diagonal` None: no preconditioner, else Jacobi on the right."""
+    `precondition` is z = M^{-1} r on the right for every lane (a fixed linear operator on
+    (B, ...) fields: identity, Jacobi, a multigrid V-cycle), each lane's from its own data."""
     shape, lanes = rhs.shape, rhs.shape[0]
     matrix = flat_operator(apply, shape)
-    scale = None if inverse_diagonal is None else flatten(inverse_diagonal)
-
-    def precondition(v: torch.Tensor) -> torch.Tensor:
-        return v if scale is None else v * scale
-
+    right = flat_operator(precondition, shape)
     b = flatten(rhs)
     target = rtol * lane_norm(b)
     x = torch.zeros_like(b)
@@ -200,7 +200,7 @@ def batched_gmres(
         if not bool(active.any()):
             return unflatten(x, shape), iterations.tolist(), products.tolist()
         limit = torch.where(active, (maxiter - iterations).clamp(max=m), 0)
-        cycle = arnoldi_cycle(lambda v: matrix(precondition(v)), r, beta, limit, target, m)
+        cycle = arnoldi_cycle(lambda v: matrix(right(v)), r, beta, limit, target, m)
         iterations += cycle.steps
         products += cycle.steps
-        x = x + precondition(lane_rows(cycle.y, cycle.krylov[:, :m]))
+        x = x + right(lane_rows(cycle.y, cycle.krylov[:, :m]))

@@ -1,5 +1,13 @@
 """Batched geometric multigrid in torch: one symmetric V-cycle per application, the
-preconditioner `solver.preconditioner=mg` of batched CG, every lane with its own hierarchy.
+preconditioner `solver.preconditioner=mg` of batched CG, GMRES and GCRO-DR, every lane with its
+own hierarchy.
+
+The V-cycle is that of each lane's shifted operator M = A + (1 + beta) sigma I
+(`shifted_operator`, beta = `solver.shift`), sigma the shift that makes A weakly diagonally
+dominant, as `surrogate.solvers.shifted_amg` defines it: k^2 for Helmholtz (A = L - k^2 I, so
+M = L + beta k^2 I: the shifted Laplacian, SPD where A is indefinite), 0 for a diagonally
+dominant stencil (Darcy, Poisson: M = A). A fixed number of sweeps from zero makes the V-cycle
+a fixed linear operator, so it serves as a right preconditioner of GMRES and GCRO-DR as it is.
 
 Grids: the vertex-centred interior nodes of (n + 2)^d with zero Dirichlet data. Each level keeps
 every second node along each axis (fine indices 1, 3, 5, ...: n -> n // 2), so any n >= 2
@@ -32,7 +40,8 @@ from dataclasses import dataclass
 
 import torch
 
-from surrogate.solvers.batched.stencil import Stencil, pad, shifted
+from surrogate.solvers.batched.stencil import Stencil, moves, pad, shifted
+from surrogate.solvers.shifted_amg import ROUNDING
 
 
 class Compact:
@@ -58,6 +67,30 @@ class Compact:
 
 
 Operator = Stencil | Compact
+
+
+def dominance_shift(stencil: Stencil) -> torch.Tensor:
+    """sigma (B,) per lane: max_i (sum_{j != i} |a_ij| - a_ii) over the rows of the matrix (a
+    face to the boundary is no entry of it), 0 where that is at most rounding or negative, as
+    `surrogate.solvers.shifted_amg.diagonal_dominance_shift` finds it on a CSR matrix."""
+    lanes, d = stencil.diagonal.shape[0], stencil.d
+    off = torch.zeros_like(stencil.diagonal)
+    for face, (axis, step) in zip(stencil.faces, moves(d)):
+        inside = torch.ones_like(off, dtype=torch.bool)
+        inside.select(1 + axis, 0 if step < 0 else -1).fill_(False)
+        off = off + torch.where(inside, face.abs(), 0.0)
+    sigma = (off - stencil.diagonal).reshape(lanes, -1).amax(dim=1)
+    scale = stencil.diagonal.abs().reshape(lanes, -1).amax(dim=1)
+    return torch.where(sigma > ROUNDING * scale, sigma, 0.0)
+
+
+def shifted_operator(stencil: Stencil, beta: float) -> Stencil:
+    """M = A + (1 + beta) sigma I per lane (the same faces); A itself where every sigma is 0."""
+    sigma = dominance_shift(stencil)
+    if not bool((sigma > 0).any()):
+        return stencil
+    column = sigma.reshape(-1, *(1,) * stencil.d)
+    return Stencil(stencil.diagonal + (1.0 + beta) * column, stencil.faces)
 
 
 def coarse_size(n: int) -> int:
