@@ -55,6 +55,7 @@ PROBE_RESOLUTION = 64  # builds every family quickly, and resolves Helmholtz's d
 MAX_STEPS = 10**9  # internal time steps per trajectory: days of work even in 1D, surely a typo
 CSR_BYTES_PER_NONZERO = 12  # a batch's CSR matrices, held for each lane's residual check
 DTYPE_BYTES = {"float64": 8, "float32": 4}
+TORCH_SPECTRAL_BYTES_PER_POINT = 400  # float64; measured 396 and 384 (navier_stokes 64², 256²)
 REFINEMENT_VECTORS = 4  # dtype=float32: float64 x, residual and its temporaries per lane
 
 
@@ -253,28 +254,31 @@ def memory_of_writer(sizes: Sizes, workers: int) -> dict[str, float]:
     return parts
 
 
-def torch_vectors(solver: DictConfig) -> int:
-    """Vectors of N values per lane that backend=torch's batched method holds at its peak:
-    CG's x, r, z, p, A p and three temporaries; GMRES's m + 1 basis vectors and eight more;
-    GCRO-DR's as many, and U, C, their re-fit or recycled copies and the space carried to the
-    next batch (5 k)."""
+def torch_vectors(solver: DictConfig) -> float:
+    """Vectors of N values per lane that backend=torch's batched method holds at its peak,
+    fitted to measured peaks (VmHWM of the solve alone, docs/torch_backend.md): CG 20 (x, r, z, p,
+    A p and the stencil's and updates' temporaries: 21 measured on darcy 256^2); GMRES 3.5 (m + 1)
+    (143 measured for m = 40 at 64^2 and 128^2: the basis, the next cycle's allocated while the
+    last one's is alive, and the allocator's retained blocks); GCRO-DR 7 k more (U, C, their
+    re-fit and recycled copies, the space carried to the next batch: 268-285 for k = 20)."""
     if solver.name == "cg":
-        return 8
-    vectors = int(solver.m) + 1 + 8
-    return vectors + 5 * int(solver.k) if solver.name == "gcrodr" else vectors
+        return 20.0
+    basis = 3.5 * (int(solver.m) + 1)
+    return basis + 7 * int(solver.k) if solver.name == "gcrodr" else basis
 
 
 def mg_bytes(solver: DictConfig, sizes: Sizes, itemsize: int) -> float:
     """One lane's multigrid hierarchy (surrogate/solvers/batched/mg.py): on every smoothed level
-    its Jacobi scaling and the V-cycle's four work fields, on every coarse level its 3^d-point
-    Galerkin stencil, the set-up's probes, responses and weights of the first coarse level
-    (3 x 3^d fields) and the coarsest level's dense matrix and Cholesky factor."""
+    its Jacobi scaling (the V-cycle's work fields reuse CG's temporaries: measured), on every
+    coarse level its 3^d-point Galerkin stencil, the set-up's probes, responses and weights of
+    the first coarse level (3 x 3^d fields) and the coarsest level's dense matrix and Cholesky
+    factor."""
     from surrogate.solvers.batched.mg import coarse_size
 
     grid, points = (sizes.resolution,) * sizes.dims, 0.0
     coarse, first = 0.0, None
     while math.prod(grid) > int(solver.mg.coarsest) and max(grid) > 1:
-        points += 5 * math.prod(grid)
+        points += math.prod(grid)
         grid = tuple(coarse_size(n) for n in grid)
         coarse += 3**sizes.dims * math.prod(grid)
         first = first or math.prod(grid)
@@ -286,7 +290,7 @@ def memory_of_batch(cfg: DictConfig, solver: DictConfig, sizes: Sizes, batch: in
     """Bytes a backend=torch solver process needs for a batch of `batch` samples, by part."""
     itemsize, lanes = DTYPE_BYTES[str(cfg.dtype)], f"{batch} samples'"
     if not sizes.linear:  # the spectral state in dtype, the stored float32 states
-        spectral = sizes.solve_points * SPECTRAL_BYTES_PER_POINT * itemsize / 8
+        spectral = sizes.solve_points * TORCH_SPECTRAL_BYTES_PER_POINT * itemsize / 8
         return {f"{lanes} fields": batch * (spectral + sizes.sample_bytes)}
     n, stencil = sizes.points, 2 * sizes.dims + 1
     assembly = MATRIX_BYTES_PER_NONZERO + (batch - 1) * CSR_BYTES_PER_NONZERO  # one at a time

@@ -120,21 +120,21 @@ def test_backend_torch_counts_a_batch_of_solver_state_in_dtype_bytes(make_cfg):
     args = ["pde.resolution=16", "backend=torch", "solver=cg", "solver.preconditioner=mg"]
     cfg = make_cfg("generate", *args)
     sizes = Sizes.of(cfg, build_pde(cfg.pde))
-    # 5 fields of the 16^2 level, a 9-point stencil on 8^2, 3 x 9 set-up fields, 64^2 x 2 dense
-    assert mg_bytes(cfg.solver, sizes, 8) == (5 * 256 + 9 * 64 + 3 * 9 * 64 + 2 * 64**2) * 8
+    # the 16^2 level's scaling, a 9-point stencil on 8^2, 3 x 9 set-up fields, 64^2 x 2 dense
+    assert mg_bytes(cfg.solver, sizes, 8) == (256 + 9 * 64 + 3 * 9 * 64 + 2 * 64**2) * 8
     double = memory_of_batch(cfg, cfg.solver, sizes, 4)
     assert double["4 samples' stencils"] == 4 * 256 * 6 * 8  # coefficient, diagonal, 4 faces
-    assert double["4 samples' cg vectors"] == 4 * 256 * 8 * 8
+    assert double["4 samples' cg vectors"] == 4 * 256 * 20 * 8
     assert double["4 samples' mg hierarchies"] == 4 * mg_bytes(cfg.solver, sizes, 8)
     assert double["4 samples' matrices"] == 5 * 256 * (60 + 3 * 12)  # one assembly, 3 more CSR
     assert "4 samples' refinement" not in double
     single = memory_of_batch(make_cfg("generate", *args, "dtype=float32"), cfg.solver, sizes, 4)
-    assert single["4 samples' cg vectors"] == 4 * 256 * 8 * 4
+    assert single["4 samples' cg vectors"] == 4 * 256 * 20 * 4
     assert single["4 samples' stencils"] == 4 * 256 * (6 * 8 + 2 * 5 * 4)  # + float32 copies
     assert single["4 samples' refinement"] == 4 * 256 * (4 * 8 + 2 * 4)
     m, k = 40, 20
-    assert torch_vectors(make_cfg("generate", "solver=gmres").solver) == m + 1 + 8
-    assert torch_vectors(make_cfg("generate", "solver=gcrodr").solver) == m + 1 + 8 + 5 * k
+    assert torch_vectors(make_cfg("generate", "solver=gmres").solver) == 3.5 * (m + 1)
+    assert torch_vectors(make_cfg("generate", "solver=gcrodr").solver) == 3.5 * (m + 1) + 7 * k
 
 
 def test_a_spectral_batch_in_float32_counts_half_its_state(make_cfg):
@@ -148,7 +148,7 @@ def test_a_spectral_batch_in_float32_counts_half_its_state(make_cfg):
             memory_of_batch(cfg, cfg.solver, sizes, 8)["8 samples' fields"] - 8 * sizes.sample_bytes
         )
 
-    assert batch("float64") == 8 * 32**2 * resources.SPECTRAL_BYTES_PER_POINT
+    assert batch("float64") == 8 * 32**2 * resources.TORCH_SPECTRAL_BYTES_PER_POINT
     assert batch("float32") == batch("float64") / 2
 
 
