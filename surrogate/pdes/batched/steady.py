@@ -14,7 +14,7 @@ coefficients as `surrogate.pdes.stencil.assemble_stencil` does, h = 1 / (n + 1).
 
 `dtype=float32`: mixed-precision iterative refinement (`refine`) around the same solve. The
 residual b - A x and the solution are float64; each correction A d = r is solved by the same
-batched method in float32 (operator, preconditioner and Krylov vectors) to CORRECTION_RTOL,
+batched method in float32 (operator, preconditioner and Krylov vectors) to a loose tolerance,
 so every lane still reaches `solver.rtol` in float64 and is checked on its CSR matrix as in
 float64.
 """
@@ -46,10 +46,12 @@ from surrogate.solvers.direct import DirectSolver
 
 PRECONDITIONERS = {"cg": ("none", "jacobi", "mg"), "gmres": ("none", "jacobi")}
 PRECONDITIONERS["gcrodr"] = PRECONDITIONERS["gmres"]
-# dtype=float32: a correction solve's tolerance, relative to its residual. Looser than the float32
-# true residual's floor (eps32 ||A|| ||x|| / ||b||, growing as n^2): at 1e-4 float32 CG on 256^2
-# Darcy never met it and ran to maxiter; 1e-3 took 11 mg-CG iterations per sample against
-# float64's 9, and 1e-3 also beat 1e-2 and 1e-4 for GMRES on Helmholtz (docs/torch_backend.md).
+# dtype=float32: the correction solves' tolerances, relative to their right sides; looser than
+# what float32 can compute of b - A x (about eps32 || |A| |x| || / ||b||, growing as n^2), else
+# the solve runs to maxiter. The first correction (x = A^-1 b, smooth: the largest |A| |x|) is the
+# hardest: at 1e-3, 2 of 8 lanes of float32 mg-CG on darcy 256^2 ran to maxiter there, while every
+# later correction (a rough residual) met 1e-3 in 3-4 iterations (docs/torch_backend.md).
+FIRST_CORRECTION_RTOL = 1e-2
 CORRECTION_RTOL = 1e-3
 REFINEMENTS = 10  # correction solves per lane at most; a lane still above rtol falls back
 
@@ -156,8 +158,8 @@ class BatchedSteady(ABC):
         self, operator: Stencil, rhs: torch.Tensor
     ) -> tuple[torch.Tensor, list[int], list[int]]:
         """`solve` in `self.dtype` by iterative refinement: r = b - A x in float64, A d = r / ||r||
-        solved by `solve` in `self.dtype` to CORRECTION_RTOL (scaled, so that a small residual
-        does not underflow), x += ||r|| d in float64, until ||r|| <= rtol ||b||, REFINEMENTS
+        solved by `solve` in `self.dtype` to FIRST_CORRECTION_RTOL, then CORRECTION_RTOL (scaled, so
+        that a small residual does not underflow), x += ||r|| d in float64, until ||r|| <= rtol ||b||, REFINEMENTS
         corrections, a correction that did not lower ||r||, or one that used `maxiter` (float32
         could not meet CORRECTION_RTOL: the lane falls back if it is still above rtol). Each
         correction solves only the lanes still above rtol, so a lane's arithmetic is its own.
@@ -167,7 +169,6 @@ class BatchedSteady(ABC):
         column = (-1,) + (1,) * (rhs.dim() - 1)
         low = Stencil(operator.diagonal.to(self.dtype), [f.to(self.dtype) for f in operator.faces])
         correction = copy.copy(self)  # the same solver, to the correction's tolerance
-        correction.rtol = max(self.rtol, CORRECTION_RTOL)
         if self.recycling is not None:  # GCRO-DR: each lane's space from correction to correction
             correction.recycling = LaneSpaces(self.recycling.start(lanes), lanes)
         x = torch.zeros_like(rhs)
@@ -175,7 +176,9 @@ class BatchedSteady(ABC):
         target, norms = self.rtol * lane_norm(rhs), lane_norm(rhs)
         iterations, products = [0] * lanes, [0] * lanes
         active = norms > target
-        for _ in range(REFINEMENTS):
+        for refinement in range(REFINEMENTS):
+            tolerance = CORRECTION_RTOL if refinement else FIRST_CORRECTION_RTOL
+            correction.rtol = max(self.rtol, tolerance)
             lanes_left = torch.nonzero(active).flatten()
             if len(lanes_left) == 0:
                 break
