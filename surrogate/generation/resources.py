@@ -289,9 +289,12 @@ def mg_bytes(solver: DictConfig, sizes: Sizes, itemsize: int) -> float:
 def memory_of_batch(cfg: DictConfig, solver: DictConfig, sizes: Sizes, batch: int) -> dict:
     """Bytes a backend=torch solver process needs for a batch of `batch` samples, by part."""
     itemsize, lanes = DTYPE_BYTES[str(cfg.dtype)], f"{batch} samples'"
+    drawn = {}  # one sample's fine random field at a time, while the batch is drawn
+    if sizes.random_modes:
+        drawn[f"random fields of {sizes.random_modes} modes per axis"] = sizes.random_field_bytes
     if not sizes.linear:  # the spectral state in dtype, the stored float32 states
         spectral = sizes.solve_points * TORCH_SPECTRAL_BYTES_PER_POINT * itemsize / 8
-        return {f"{lanes} fields": batch * (spectral + sizes.sample_bytes)}
+        return {f"{lanes} fields": batch * (spectral + sizes.sample_bytes), **drawn}
     n, stencil = sizes.points, 2 * sizes.dims + 1
     assembly = MATRIX_BYTES_PER_NONZERO + (batch - 1) * CSR_BYTES_PER_NONZERO  # one at a time
     lower = 0 if itemsize == 8 else 2 * stencil * itemsize  # float32: the batch's, a subset's
@@ -307,7 +310,7 @@ def memory_of_batch(cfg: DictConfig, solver: DictConfig, sizes: Sizes, batch: in
         parts[f"{lanes} refinement"] = batch * n * (REFINEMENT_VECTORS * 8 + 2 * itemsize)
     if solver.get("preconditioner") == "mg":
         parts[f"{lanes} mg hierarchies"] = batch * mg_bytes(solver, sizes, itemsize)
-    return parts
+    return parts | drawn
 
 
 def memory_needed(
