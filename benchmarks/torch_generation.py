@@ -35,7 +35,11 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from surrogate.cli.app import config_dir
+from surrogate.generation.resources import Sizes, memory_needed
 from surrogate.generation.solving import solve_chain
+from surrogate.pdes import build_pde
+from surrogate.pdes.base import systems_of
+from surrogate.solvers import concrete_solver
 
 TIME_DEPENDENT = ("navier_stokes", "burgers", "heat_transient")
 JACOBI = ["solver=cg", "solver.preconditioner=jacobi"]  # numpy: solver=auto, its best
@@ -97,9 +101,18 @@ def reset_peak_resident() -> None:
         clear.write("5")
 
 
+def estimated_mib(overrides: list[str], samples: int) -> float:
+    """What `surrogate generate`'s memory check estimates for this chain's config, MiB."""
+    cfg = config([*overrides, f"n_train={samples}", "n_test=0", "sort=none"])
+    pde = build_pde(cfg.pde)
+    solver = concrete_solver(cfg.solver, systems_of(pde))
+    return sum(memory_needed(cfg, solver, Sizes.of(cfg, pde)).values()) / 2**20
+
+
 def measure_one(overrides: list[str], samples: int) -> dict[str, float]:
     """`--one`: a warm-up sample (imports, plans), then the timed chain and its peak memory."""
     cuda = "device=cuda" in overrides
+    estimate = estimated_mib(overrides, samples)
     seconds_per_sample(overrides, 1)
     reset_peak_resident()
     before = resident_mib("VmRSS")
@@ -107,7 +120,7 @@ def measure_one(overrides: list[str], samples: int) -> dict[str, float]:
         torch.cuda.reset_peak_memory_stats()
     seconds, steps = seconds_per_sample(overrides, samples)
     peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else resident_mib("VmHWM") - before
-    return {"seconds": seconds, "steps": steps, "peak_mib": peak}
+    return {"seconds": seconds, "steps": steps, "peak_mib": peak, "estimate_mib": estimate}
 
 
 def measured(overrides: list[str], samples: int) -> dict[str, float]:
@@ -125,14 +138,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--families", nargs="*", default=sorted({f for f, _, _ in CASES}))
     parser.add_argument("--grids", nargs="*", help="only these grids (e.g. 64² 32³)")
+    parser.add_argument("--solvers", nargs="*", help="only these torch solvers (e.g. 'cg mg' -)")
+    parser.add_argument("--dtypes", nargs="*", default=["float64"], help="torch's dtype= values")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a JSON list of overrides: one run
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure_one(json.loads(args.one), args.samples)))
         return
-    backends = {"numpy": ["backend=numpy"], "torch-cpu": ["backend=torch", "device=cpu"]}
-    if torch.cuda.is_available():
-        backends["torch-cuda"] = ["backend=torch", "device=cuda"]
+    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    backends = {"numpy": ["backend=numpy"]}
+    for device in devices:
+        for dtype in args.dtypes:
+            name = f"torch-{device}" + ("" if dtype == "float64" else f" {dtype}")
+            backends[name] = ["backend=torch", f"device={device}", f"dtype={dtype}"]
+    torched = [b for b in backends if b != "numpy"]
     common = [
         f"batch_size={args.batch_size}",
         f"blas_threads={args.threads}",
@@ -146,16 +165,19 @@ def main() -> None:
         "family",
         "grid",
         "torch solver",
-        "steps or iterations/sample (torch)",
+        f"steps or iterations/sample ({' / '.join(torched)})",
         *(f"{b} s/sample" for b in backends),
         *(f"{b} peak MiB" for b in backends),
+        *(f"{b} estimate MiB" for b in torched),
     ]
-    header += [f"numpy / {b}" for b in backends if b != "numpy"]
+    header += [f"numpy / {b}" for b in torched]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     numpy_runs: dict[tuple[str, str], dict[str, float]] = {}  # one per (family, grid)
     for (family, grid, solver), (overrides, torch_overrides) in CASES.items():
         if family not in args.families or (args.grids and grid not in args.grids):
+            continue
+        if args.solvers and solver not in args.solvers:
             continue
         if family in TIME_DEPENDENT:
             overrides = [*overrides, f"pde.time_steps={args.intervals + 1}"]
@@ -167,14 +189,11 @@ def main() -> None:
             choice = choice if backend == "numpy" else [*choice, *torch_overrides]
             runs[backend] = measured([*overrides, *common, *choice], args.samples)
         numpy_runs[family, grid] = runs["numpy"]
-        row = [family, grid, solver, f"{runs['torch-cpu']['steps']:.0f}"]
+        row = [family, grid, solver, " / ".join(f"{runs[b]['steps']:.0f}" for b in torched)]
         row += [f"{run['seconds']:.4f}" for run in runs.values()]
         row += [f"{run['peak_mib']:.1f}" for run in runs.values()]
-        row += [
-            f"{runs['numpy']['seconds'] / run['seconds']:.2f}x"
-            for b, run in runs.items()
-            if b != "numpy"
-        ]
+        row += [f"{runs[b]['estimate_mib']:.1f}" for b in torched]
+        row += [f"{runs['numpy']['seconds'] / runs[b]['seconds']:.2f}x" for b in torched]
         print("| " + " | ".join(row) + " |", flush=True)
 
 

@@ -7,6 +7,10 @@ same bytes with CG and GMRES). What a family carries from one batch to the next 
 recycled space, `solver.recycle_batch`) is dropped at every segment (`restart`), as the numpy
 chain drops it, so a resumed run, which redoes whole segments, still writes the data of an
 uninterrupted one. Each sample reaches the writer on its own, as with the numpy backend.
+
+`dtype` is the precision the batch computes in (float64, or float32: the spectral families'
+whole step, the steady families' correction solves of a float64 iterative refinement); the
+numpy backend computes in float64 only.
 """
 
 from __future__ import annotations
@@ -24,9 +28,20 @@ if TYPE_CHECKING:
     from surrogate.generation.solving import SolvedSample
 
 
+DTYPES = ("float64", "float32")
+
+
 def check_backend(cfg: DictConfig) -> None:
-    """backend=torch: the family has a batched version, and the device exists."""
+    """backend=torch: the family has a batched version, and the device exists; `dtype` is one
+    torch computes in, and float64 with backend=numpy."""
+    if cfg.dtype not in DTYPES:
+        raise UserError(f"dtype={cfg.dtype} is not one of {', '.join(DTYPES)}")
     if cfg.backend != "torch":
+        if cfg.dtype != "float64":
+            raise UserError(
+                f"dtype={cfg.dtype} needs backend=torch (backend={cfg.backend} computes in "
+                "float64 only); pass backend=torch or dtype=float64"
+            )
         return
     from surrogate.pdes.batched import BATCHED
 
@@ -68,7 +83,8 @@ def solve_chain_batched(
     from surrogate.pdes.batched import BATCHED
 
     pde = build_pde(cfg.pde)
-    batched = BATCHED.get(pde.name)(pde, cfg.solver, torch_device(str(cfg.device)))
+    dtype = getattr(torch, str(cfg.dtype))
+    batched = BATCHED.get(pde.name)(pde, cfg.solver, torch_device(str(cfg.device)), dtype)
     seed, size = int(cfg.seed), int(cfg.batch_size)
     threads = torch.get_num_threads()
     torch.set_num_threads(int(cfg.blas_threads))

@@ -15,6 +15,12 @@ the system's MemAvailable and a cgroup's limit: a container's or a batch job's),
 disk space it still has to allocate exceeds the free space. `check_resources=false` skips the
 memory check for a user who knows better (swap, memory about to be freed).
 
+With backend=torch a solver process holds a batch (`memory_of_batch`): batch_size samples'
+fields, problems and matrices, and the batched solver's state per lane, in `dtype`'s bytes (the
+stencil, the Krylov vectors, the multigrid hierarchy); counted array by array, checked against
+measured peaks in docs/torch_backend.md. A batch that does not fit is refused naming the
+batch_size that does. A GPU's memory is not checked: the estimate is of the host's.
+
 The direct re-solve of a system an iterative solver fails (`solver.fallback`) is not counted:
 it is rare, and counting it would refuse every large 3D iterative run; a warning says when it
 would not fit.
@@ -47,6 +53,10 @@ FIELD_BYTES_PER_POINT = 80  # random field, faces, rhs, solution, float32 copies
 SPECTRAL_BYTES_PER_POINT = 240  # wavenumbers, masks, spectra and stages of a spectral solver
 PROBE_RESOLUTION = 64  # builds every family quickly, and resolves Helmholtz's default waves
 MAX_STEPS = 10**9  # internal time steps per trajectory: days of work even in 1D, surely a typo
+CSR_BYTES_PER_NONZERO = 12  # a batch's CSR matrices, held for each lane's residual check
+DTYPE_BYTES = {"float64": 8, "float32": 4}
+TORCH_SPECTRAL_BYTES_PER_POINT = 400  # float64; measured 396 and 384 (navier_stokes 64², 256²)
+REFINEMENT_VECTORS = 4  # dtype=float32: float64 x, residual and its temporaries per lane
 
 
 @dataclass(frozen=True)
@@ -244,14 +254,77 @@ def memory_of_writer(sizes: Sizes, workers: int) -> dict[str, float]:
     return parts
 
 
-def memory_needed(cfg: DictConfig, solver: DictConfig, sizes: Sizes) -> dict[str, float]:
-    """The peak, by what needs it: the larger of ordering a split and solving it."""
+def torch_vectors(solver: DictConfig) -> float:
+    """Vectors of N values per lane that backend=torch's batched method holds at its peak,
+    fitted to measured peaks (VmHWM of the solve alone, docs/torch_backend.md): CG 20 (x, r, z, p,
+    A p and the stencil's and updates' temporaries: 21 measured on darcy 256^2); GMRES 3.5 (m + 1)
+    (143 measured for m = 40 at 64^2 and 128^2: the basis, the next cycle's allocated while the
+    last one's is alive, and the allocator's retained blocks); GCRO-DR 7 k more (U, C, their
+    re-fit and recycled copies, the space carried to the next batch: 268-285 for k = 20)."""
+    if solver.name == "cg":
+        return 20.0
+    basis = 3.5 * (int(solver.m) + 1)
+    return basis + 7 * int(solver.k) if solver.name == "gcrodr" else basis
+
+
+def mg_bytes(solver: DictConfig, sizes: Sizes, itemsize: int) -> float:
+    """One lane's multigrid hierarchy (surrogate/solvers/batched/mg.py): on every smoothed level
+    its Jacobi scaling (the V-cycle's work fields reuse CG's temporaries: measured), on every
+    coarse level its 3^d-point Galerkin stencil, the set-up's probes, responses and weights of
+    the first coarse level (3 x 3^d fields) and the coarsest level's dense matrix and Cholesky
+    factor."""
+    from surrogate.solvers.batched.mg import coarse_size
+
+    grid, points = (sizes.resolution,) * sizes.dims, 0.0
+    coarse, first = 0.0, None
+    while math.prod(grid) > int(solver.mg.coarsest) and max(grid) > 1:
+        points += math.prod(grid)
+        grid = tuple(coarse_size(n) for n in grid)
+        coarse += 3**sizes.dims * math.prod(grid)
+        first = first or math.prod(grid)
+    setup = 3 * 3**sizes.dims * (first or 0)
+    return (points + coarse + setup + 2 * math.prod(grid) ** 2) * itemsize
+
+
+def memory_of_batch(cfg: DictConfig, solver: DictConfig, sizes: Sizes, batch: int) -> dict:
+    """Bytes a backend=torch solver process needs for a batch of `batch` samples, by part."""
+    itemsize, lanes = DTYPE_BYTES[str(cfg.dtype)], f"{batch} samples'"
+    drawn = {}  # one sample's fine random field at a time, while the batch is drawn
+    if sizes.random_modes:
+        drawn[f"random fields of {sizes.random_modes} modes per axis"] = sizes.random_field_bytes
+    if not sizes.linear:  # the spectral state in dtype, the stored float32 states
+        spectral = sizes.solve_points * TORCH_SPECTRAL_BYTES_PER_POINT * itemsize / 8
+        return {f"{lanes} fields": batch * (spectral + sizes.sample_bytes), **drawn}
+    n, stencil = sizes.points, 2 * sizes.dims + 1
+    assembly = MATRIX_BYTES_PER_NONZERO + (batch - 1) * CSR_BYTES_PER_NONZERO  # one at a time
+    lower = 0 if itemsize == 8 else 2 * stencil * itemsize  # float32: the batch's, a subset's
+    parts = {
+        f"{lanes} fields": batch * sizes.fields_bytes,
+        f"{lanes} matrices": sizes.nonzeros * assembly,
+        f"{lanes} stencils": batch
+        * n
+        * ((stencil + 1) * 8 + lower),  # coefficient, diagonal, faces
+        f"{lanes} {solver.name} vectors": batch * n * torch_vectors(solver) * itemsize,
+    }
+    if itemsize != 8:  # the float64 side of the refinement
+        parts[f"{lanes} refinement"] = batch * n * (REFINEMENT_VECTORS * 8 + 2 * itemsize)
+    if solver.get("preconditioner") == "mg":
+        parts[f"{lanes} mg hierarchies"] = batch * mg_bytes(solver, sizes, itemsize)
+    return parts | drawn
+
+
+def memory_needed(
+    cfg: DictConfig, solver: DictConfig, sizes: Sizes, batch: int | None = None
+) -> dict[str, float]:
+    """The peak, by what needs it: the larger of ordering a split and solving it; with
+    backend=torch, for batches of `batch` samples (None: batch_size, or the split if smaller)."""
     largest_split = max(int(cfg[f"n_{split}"]) for split in SPLITS)
     workers = min(int(cfg.workers), largest_split)  # never more chains than samples
-    per_solver = memory_per_solver(solver, sizes)
-    batch = min(int(cfg.batch_size), largest_split) if cfg.backend == "torch" else 1
-    if batch > 1:  # a batch's fields at once (on the host: a GPU's memory is not checked)
-        per_solver[f"{batch} samples' fields"] = per_solver.pop("one sample's fields") * batch
+    if cfg.backend == "torch":
+        batch = min(int(cfg.batch_size), largest_split) if batch is None else batch
+        per_solver = memory_of_batch(cfg, solver, sizes, batch)
+    else:
+        per_solver = memory_per_solver(solver, sizes)
     solving = {
         f"{name} x {workers}" if workers > 1 else name: size * workers
         for name, size in per_solver.items()
@@ -332,6 +405,8 @@ def _check_solver_memory(cfg: DictConfig, pde: object, resolution: int) -> None:
 
     sizes = Sizes.of(cfg, pde, resolution)
     solver = concrete_solver(cfg.solver, systems_of(pde))
+    if cfg.backend == "torch":
+        _check_batch(cfg, solver, sizes)
     key, value = _grid_key(cfg)
     field = "solve_resolution" if key == "pde.solve_resolution" else "resolution"
     _check_memory(
@@ -354,6 +429,33 @@ def _check_solver_memory(cfg: DictConfig, pde: object, resolution: int) -> None:
                 size_text(factors),
                 size_text(available_memory()),
             )
+
+
+def _check_batch(cfg: DictConfig, solver: DictConfig, sizes: Sizes) -> None:
+    """backend=torch: refuse a batch that does not fit, naming the batch_size that does (if
+    one sample does not fit either, the resolution check that follows says what to lower)."""
+    largest_split = max(int(cfg[f"n_{split}"]) for split in SPLITS)
+    batch = min(int(cfg.batch_size), largest_split)
+    available = available_memory()
+
+    def fits(size: int) -> bool:
+        return sum(memory_needed(cfg, solver, sizes, size).values()) * SAFETY <= available
+
+    if batch == 1 or fits(batch) or not fits(1):
+        return
+    low, high = 1, batch  # the largest batch that fits, by bisection
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    parts = memory_needed(cfg, solver, sizes, batch)
+    largest = sorted(parts.items(), key=lambda item: -item[1])[:3]
+    listed = ", ".join(f"{name} {size_text(size)}" for name, size in largest)
+    raise UserError(
+        f"pde={cfg.pde.name} at pde.resolution={cfg.pde.resolution} with backend=torch "
+        f"batch_size={cfg.batch_size} needs about {size_text(sum(parts.values()))} of memory "
+        f"({listed}) and {size_text(available)} are available; use batch_size={low} or less "
+        "(check_resources=false runs it anyway)"
+    )
 
 
 def _check_disk(cfg: DictConfig, sizes: Sizes, shard: tuple[int, int] | None) -> None:

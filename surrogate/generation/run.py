@@ -52,11 +52,13 @@ def dataset_config(cfg: DictConfig) -> str:
     that datasets made before them stay up to date: `solver.mg` when mg is the preconditioner,
     `solver.shift` and `solver.shift_rebuild` when shifted_amg is (`solver.shift` also for
     GMRES and GCRO-DR with mg, which shifts alike; CG's SPD families have no shift),
-    `solver.recycle_batch` with backend=torch, `solver.initial_guess` when set (the
-    checkpoint's digest goes into the split's attributes, `initial_guess_sha256`).
+    `solver.recycle_batch` with backend=torch, `dtype` when it is not float64 (backend=torch's
+    dtype=float32), `solver.initial_guess` when set (the checkpoint's digest goes into the
+    split's attributes, `initial_guess_sha256`).
     """
     resolved = OmegaConf.to_container(cfg, resolve=True)
     keys = DATASET_KEYS + (("backend",) if resolved["backend"] != "numpy" else ())
+    keys += ("dtype",) if resolved["dtype"] != "float64" else ()
     solver = resolved["solver"]
     if solver.get("preconditioner") != "mg":
         solver.pop("mg", None)

@@ -155,8 +155,11 @@ def test_dataset_config_leaves_out_settings_that_do_not_act(make_cfg, solver):
     from surrogate.generation.run import dataset_config
 
     recorded = dataset_config(make_cfg("generate", f"solver={solver}"))
-    for key in ("mg:", "shift:", "shift_rebuild:", "recycle_batch:", "initial_guess:"):
+    for key in ("mg:", "shift:", "shift_rebuild:", "recycle_batch:", "initial_guess:", "dtype:"):
         assert key not in recorded
+    torch_run = ["backend=torch", f"solver={solver}"]
+    assert "dtype:" not in dataset_config(make_cfg("generate", *torch_run, "dtype=float64"))
+    assert "dtype: float32" in dataset_config(make_cfg("generate", *torch_run, "dtype=float32"))
     assert "shift: 0.5" in dataset_config(
         make_cfg(
             "generate", f"solver={solver}", "solver.preconditioner=shifted_amg", "solver.shift=0.5"

@@ -118,7 +118,9 @@ def test_a_lane_that_blows_up_is_stored_as_nan_and_leaves_the_others_alone():
     rng = np.random.default_rng(0)
     w0 = np.stack([pde.initial(rng), pde.initial(rng)])
     w0[1, 2, 3] = np.nan
-    states, steps = BATCHED.get("navier_stokes")(pde, None, torch.device("cpu")).evolve(w0)
+    states, steps = BATCHED.get("navier_stokes")(
+        pde, None, torch.device("cpu"), torch.float64
+    ).evolve(w0)
     for lane in range(2):
         stats = StepStats()
         expected = pde.evolve(w0[lane], stats)

@@ -110,3 +110,69 @@ def test_a_trajectory_of_too_many_steps_is_refused(make_cfg):
     fixed = make_cfg("generate", "pde=heat_transient", "pde.substeps=1000000000000", "n_test=0")
     with pytest.raises(UserError, match=r"are 1\.9e\+13 steps per trajectory \(more than 1e\+09\)"):
         generate(fixed)  # it ran for ever (found by the config fuzz)
+
+
+def test_backend_torch_counts_a_batch_of_solver_state_in_dtype_bytes(make_cfg):
+    """darcy 16^2 (N = 256 per lane, 5-point stencil), 4 lanes, mg down to 64 unknowns: one
+    smoothed level (16^2) and the coarsest (8^2)."""
+    from surrogate.generation.resources import memory_of_batch, mg_bytes, torch_vectors
+
+    args = ["pde.resolution=16", "backend=torch", "solver=cg", "solver.preconditioner=mg"]
+    cfg = make_cfg("generate", *args)
+    sizes = Sizes.of(cfg, build_pde(cfg.pde))
+    # the 16^2 level's scaling, a 9-point stencil on 8^2, 3 x 9 set-up fields, 64^2 x 2 dense
+    assert mg_bytes(cfg.solver, sizes, 8) == (256 + 9 * 64 + 3 * 9 * 64 + 2 * 64**2) * 8
+    double = memory_of_batch(cfg, cfg.solver, sizes, 4)
+    assert double["4 samples' stencils"] == 4 * 256 * 6 * 8  # coefficient, diagonal, 4 faces
+    assert double["4 samples' cg vectors"] == 4 * 256 * 20 * 8
+    assert double["4 samples' mg hierarchies"] == 4 * mg_bytes(cfg.solver, sizes, 8)
+    assert double["4 samples' matrices"] == 5 * 256 * (60 + 3 * 12)  # one assembly, 3 more CSR
+    assert "4 samples' refinement" not in double
+    single = memory_of_batch(make_cfg("generate", *args, "dtype=float32"), cfg.solver, sizes, 4)
+    assert single["4 samples' cg vectors"] == 4 * 256 * 20 * 4
+    assert single["4 samples' stencils"] == 4 * 256 * (6 * 8 + 2 * 5 * 4)  # + float32 copies
+    assert single["4 samples' refinement"] == 4 * 256 * (4 * 8 + 2 * 4)
+    m, k = 40, 20
+    assert torch_vectors(make_cfg("generate", "solver=gmres").solver) == 3.5 * (m + 1)
+    assert torch_vectors(make_cfg("generate", "solver=gcrodr").solver) == 3.5 * (m + 1) + 7 * k
+
+
+def test_a_spectral_batch_in_float32_counts_half_its_state(make_cfg):
+    from surrogate.generation.resources import memory_of_batch
+
+    def batch(dtype: str) -> float:
+        cfg = make_cfg("generate", "pde=navier_stokes", "pde.resolution=32", "backend=torch",
+                       f"dtype={dtype}")  # fmt: skip
+        sizes = Sizes.of(cfg, build_pde(cfg.pde))
+        return (
+            memory_of_batch(cfg, cfg.solver, sizes, 8)["8 samples' fields"] - 8 * sizes.sample_bytes
+        )
+
+    assert batch("float64") == 8 * 32**2 * resources.TORCH_SPECTRAL_BYTES_PER_POINT
+    assert batch("float32") == batch("float64") / 2
+
+
+def test_a_torch_batch_that_does_not_fit_is_refused_naming_the_batch_size_that_does(
+    make_cfg, memory
+):
+    args = ["pde.resolution=64", "n_train=64", "n_test=0", "backend=torch", "device=cpu",
+            "solver=cg", "solver.preconditioner=mg", "batch_size=64"]  # fmt: skip
+    cfg = make_cfg("generate", *args)
+    sizes = Sizes.of(cfg, build_pde(cfg.pde))
+
+    def needed(batch: int) -> float:
+        return sum(memory_needed(cfg, cfg.solver, sizes, batch).values())
+
+    memory.available = int(needed(10) * resources.SAFETY)  # batches of 10 fit, of 11 do not
+    with pytest.raises(UserError) as refused:
+        generate(cfg)
+    assert re.fullmatch(
+        r"pde=darcy at pde.resolution=64 with backend=torch batch_size=64 needs about [\d.]+ MiB "
+        r"of memory \(64 samples' .*\) and [\d.]+ MiB are available; use batch_size=10 or less "
+        r"\(check_resources=false runs it anyway\)",
+        str(refused.value),
+    ), refused.value
+    assert not tmp_path_of(cfg).exists()
+    resources.check_resources(
+        make_cfg("generate", *args, "batch_size=10"), build_pde(cfg.pde), None
+    )

@@ -2,7 +2,8 @@
 
 A batched family wraps the numpy family built for the same config: it draws each sample's
 parameters with that family's own code from the sample's own stream, so sample i still depends
-only on (seed, split, i), and computes the B samples together on one torch device in float64.
+only on (seed, split, i), and computes the B samples together on one torch device in `dtype`
+(float64, or float32: `dtype=`).
 Each registers itself under its family's name (`@BATCHED.register("navier_stokes")`) in the
 module named like it; `BATCHED.names()` is what `backend=torch` supports.
 """
@@ -22,7 +23,7 @@ BATCHED: Registry[type] = Registry("pde (backend=torch)", "surrogate.pdes.batche
 
 
 class BatchedFamily(Protocol):
-    """Built as `Batched(pde, solver_cfg, device)` from the numpy family `pde`."""
+    """Built as `Batched(pde, solver_cfg, device, dtype)` from the numpy family `pde`."""
 
     def simulate(self, rngs: list[np.random.Generator]) -> list[Trajectory]:
         """One trajectory (or steady solution) per stream, as `pde.simulate` computes it for

@@ -1,5 +1,6 @@
 """Burgers (1D, periodic) batched in torch: the ETDRK4 scheme and steps of
-`surrogate.pdes.burgers`, B trajectories at once with torch.fft in float64.
+`surrogate.pdes.burgers`, B trajectories at once with torch.fft in the run's `dtype` (float64, or
+float32 with complex64 spectra; the coefficients are computed in float64 and rounded).
 
 Each lane's step comes from its own initial condition (`Burgers.step_size`) and its ETDRK4
 coefficients are the numpy code's own (`etdrk4_coefficients`), stacked per lane; lanes with
@@ -16,7 +17,12 @@ from omegaconf import DictConfig
 
 from surrogate.pdes.base import Trajectory
 from surrogate.pdes.batched import BATCHED
-from surrogate.pdes.batched.spectral import step_lanes, trajectories, truncate_spectrum
+from surrogate.pdes.batched.spectral import (
+    as_dtype,
+    step_lanes,
+    trajectories,
+    truncate_spectrum,
+)
 from surrogate.pdes.burgers import Burgers, etdrk4_coefficients
 from surrogate.pdes.spectral import truncate
 
@@ -25,10 +31,12 @@ from surrogate.pdes.spectral import truncate
 class BatchedBurgers:
     """`Burgers.simulate` for a batch of streams."""
 
-    def __init__(self, pde: Burgers, solver: DictConfig, device: torch.device) -> None:
+    def __init__(
+        self, pde: Burgers, solver: DictConfig, device: torch.device, dtype: torch.dtype
+    ) -> None:
         self.pde = pde
-        self.device = device
-        self.flux = torch.as_tensor(pde.flux, device=device)
+        self.device, self.dtype = device, dtype
+        self.flux = as_dtype(pde.flux, device, dtype)
         self.inputs = np.full((1, pde.n), pde.viscosity)
 
     def simulate(self, rngs: list[np.random.Generator]) -> list[Trajectory]:
@@ -46,7 +54,7 @@ class BatchedBurgers:
         lanes = len(u0)
         sizes, counts = zip(*(pde.step_size(field) for field in u0))
         e, e2, q, f1, f2, f3 = (
-            torch.as_tensor(np.stack(stage), device=self.device)
+            as_dtype(np.stack(stage), self.device, self.dtype)
             for stage in zip(*(etdrk4_coefficients(pde.linear, dt) for dt in sizes))
         )
 
@@ -68,7 +76,7 @@ class BatchedBurgers:
         states = np.empty((lanes, pde.time_steps, 1, pde.n), np.float32)
         for lane, field in enumerate(u0):
             states[lane, 0, 0] = truncate(field, pde.n)
-        v = torch.fft.rfft(torch.as_tensor(u0, device=self.device))
+        v = torch.fft.rfft(as_dtype(u0, self.device, self.dtype))
         for record in range(1, pde.time_steps):
             v = step_lanes(v, list(counts), etdrk4)
             states[:, record, 0] = truncate_spectrum(v, pde.m, pde.n).cpu().numpy()

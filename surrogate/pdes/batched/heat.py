@@ -65,13 +65,15 @@ def slot_stencil(geometry: SlotGeometry, conductivity: float) -> Stencil:
 class BatchedHeat(BatchedSteady):
     """The one operator of the family, its right-hand sides scattered onto the full grid."""
 
-    def __init__(self, pde: Heat, solver: DictConfig, device: torch.device) -> None:
-        super().__init__(pde, solver, device)
+    def __init__(
+        self, pde: Heat, solver: DictConfig, device: torch.device, dtype: torch.dtype
+    ) -> None:
+        super().__init__(pde, solver, device, dtype)
         stencil = slot_stencil(pde.geometry, pde.conductivity)
         self.stencil = Stencil(
             stencil.diagonal.to(device), [face.to(device) for face in stencil.faces]
         )
-        self.preconditioner_of_all: Operator | None = None
+        self.preconditioners: dict[torch.dtype, Operator] = {}  # float32: refinement's
 
     def coefficient(self, problem: Problem) -> np.ndarray:
         """Not used: heat's faces are finite-volume transmissibilities (`operator`)."""
@@ -87,10 +89,14 @@ class BatchedHeat(BatchedSteady):
         )
 
     def precondition(self, operator: Stencil) -> Operator:
-        """Built once, from the one-lane operator; it broadcasts over a batch's lanes."""
-        if self.preconditioner_of_all is None:
-            self.preconditioner_of_all = super().precondition(self.stencil)
-        return self.preconditioner_of_all
+        """Built once per dtype, from the one-lane operator; it broadcasts over a batch's lanes."""
+        dtype = operator.diagonal.dtype
+        if dtype not in self.preconditioners:
+            one = Stencil(
+                self.stencil.diagonal.to(dtype), [f.to(dtype) for f in self.stencil.faces]
+            )
+            self.preconditioners[dtype] = super().precondition(one)
+        return self.preconditioners[dtype]
 
     def on_grid(self, rhs: np.ndarray) -> np.ndarray:
         full = np.zeros(self.pde.n * self.pde.n)

@@ -80,9 +80,11 @@ class LaneStats:
 class BatchedHeatTransient:
     """`HeatTransient.simulate` for a batch of streams, every step by batched CG."""
 
-    def __init__(self, pde: HeatTransient, solver: DictConfig, device: torch.device) -> None:
+    def __init__(
+        self, pde: HeatTransient, solver: DictConfig, device: torch.device, dtype: torch.dtype
+    ) -> None:
         self.pde = pde
-        self.device = device
+        self.device = device  # float64 only (`check`)
         self.rtol, self.maxiter = float(solver.rtol), int(solver.maxiter)
         self.preconditioner = str(solver.preconditioner)
         self.mg = Settings(**solver.mg) if self.preconditioner == "mg" else None
@@ -91,7 +93,13 @@ class BatchedHeatTransient:
 
     @classmethod
     def check(cls, cfg: DictConfig) -> None:
-        """Only batched CG (the step matrices are SPD) with none, Jacobi or mg."""
+        """Only batched CG (the step matrices are SPD) with none, Jacobi or mg, in float64 (no
+        refinement of its steps in float32 yet)."""
+        if cfg.dtype != "float64":
+            raise UserError(
+                f"backend=torch steps pde=heat_transient in float64 only (got dtype={cfg.dtype}); "
+                "pass dtype=float64"
+            )
         solver = cfg.solver
         allowed = PRECONDITIONERS["cg"]
         if solver.name != "cg" or solver.preconditioner not in allowed:

@@ -1,5 +1,6 @@
 """Navier-Stokes (vorticity, periodic) batched in torch: the scheme and steps of
-`surrogate.pdes.navier_stokes`, B trajectories at once with torch.fft in float64.
+`surrogate.pdes.navier_stokes`, B trajectories at once with torch.fft in the run's `dtype`
+(float64, or float32 with complex64 spectra).
 
 Each lane chooses its own internal step per stored interval from its own velocity (the CFL
 bound), exactly as the numpy code does, and takes that many steps (`step_lanes`); a lane whose
@@ -18,7 +19,12 @@ from omegaconf import DictConfig
 
 from surrogate.pdes.base import Trajectory
 from surrogate.pdes.batched import BATCHED
-from surrogate.pdes.batched.spectral import step_lanes, trajectories, truncate_spectrum
+from surrogate.pdes.batched.spectral import (
+    as_dtype,
+    step_lanes,
+    trajectories,
+    truncate_spectrum,
+)
 from surrogate.pdes.navier_stokes import NavierStokes
 from surrogate.pdes.spectral import truncate
 
@@ -27,15 +33,17 @@ from surrogate.pdes.spectral import truncate
 class BatchedNavierStokes:
     """`NavierStokes.simulate` for a batch of streams."""
 
-    def __init__(self, pde: NavierStokes, solver: DictConfig, device: torch.device) -> None:
+    def __init__(
+        self, pde: NavierStokes, solver: DictConfig, device: torch.device, dtype: torch.dtype
+    ) -> None:
         self.pde = pde
-        self.device = device
-        self.ikx = torch.as_tensor(1j * pde.kx, device=device)
-        self.iky = torch.as_tensor(1j * pde.ky, device=device)
-        self.laplacian = torch.as_tensor(pde.laplacian, device=device)
-        self.inverse_laplacian = torch.as_tensor(pde.inverse_laplacian, device=device)
-        self.dealias = torch.as_tensor(pde.dealias, device=device)
-        self.forcing_hat = torch.as_tensor(pde.forcing_hat, device=device)
+        self.device, self.dtype = device, dtype
+        self.ikx = as_dtype(1j * pde.kx, device, dtype)
+        self.iky = as_dtype(1j * pde.ky, device, dtype)
+        self.laplacian = as_dtype(pde.laplacian, device, dtype)
+        self.inverse_laplacian = as_dtype(pde.inverse_laplacian, device, dtype)
+        self.dealias = as_dtype(pde.dealias, device, dtype)
+        self.forcing_hat = as_dtype(pde.forcing_hat, device, dtype)
         self.inputs = pde.forcing(pde.points)[None]
 
     def simulate(self, rngs: list[np.random.Generator]) -> list[Trajectory]:
@@ -99,16 +107,16 @@ class BatchedNavierStokes:
         states = np.empty((lanes, pde.time_steps, 1, pde.n, pde.n), np.float32)
         for lane, field in enumerate(w0):
             states[lane, 0, 0] = truncate(field, pde.n)
-        w_hat = torch.fft.rfft2(torch.as_tensor(w0, device=self.device))
+        w_hat = torch.fft.rfft2(as_dtype(w0, self.device, self.dtype))
         alive, total = [True] * lanes, [0] * lanes
         for record in range(1, pde.time_steps):
             sizes, counts = self.step_sizes(w_hat, alive)
             column = (lanes, 1, 1)
-            dt = torch.tensor(sizes, dtype=torch.float64, device=self.device).reshape(column)
+            dt = torch.tensor(sizes, dtype=self.dtype, device=self.device).reshape(column)
             half = (
                 torch.tensor(
                     [0.5 * size * pde.viscosity for size in sizes],
-                    dtype=torch.float64,
+                    dtype=self.dtype,
                     device=self.device,
                 ).reshape(column)
                 * self.laplacian

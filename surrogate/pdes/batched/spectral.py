@@ -1,5 +1,6 @@
-"""What the batched pseudo-spectral families share: spectral truncation of a batch, and the
-lanes of a batch that still have steps to take.
+"""What the batched pseudo-spectral families share: spectral truncation of a batch, the lanes
+of a batch that still have steps to take, and the family's arrays in the run's `dtype` (float64,
+or float32 with complex64 spectra: the whole step then runs in single precision).
 
 Lanes take their own numbers of steps (each its own CFL step, as the numpy code chooses it): a
 step is applied to the lanes that still have one, the others are left as they are, so every
@@ -16,6 +17,12 @@ import torch
 
 from surrogate.pdes.base import Trajectory
 from surrogate.solvers.base import SolveResult
+
+
+def as_dtype(array: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """`array` on `device` in `dtype`, or in its complex counterpart if `array` is complex."""
+    tensor = torch.as_tensor(array, device=device)
+    return tensor.to(dtype.to_complex() if tensor.is_complex() else dtype)
 
 
 def truncate_spectrum(coefficients: torch.Tensor, m: int, n: int) -> torch.Tensor:

@@ -150,15 +150,15 @@ def least_squares(
     return torch.linalg.solve_triangular(system, rhs.unsqueeze(2), upper=True).squeeze(2)
 
 
-ALIGN = 8  # float64 entries in 64 bytes
+ALIGN_BYTES = 64
 
 
 def flatten(fields: torch.Tensor) -> torch.Tensor:
-    """(B, ...) fields as (B, N) vectors, N padded with zeros to a multiple of ALIGN: every
+    """(B, ...) fields as (B, N) vectors, N padded with zeros to a multiple of ALIGN_BYTES: every
     lane's vectors then start on the same alignment as a lone lane's, and BLAS kernels, whose
     summation order follows the alignment, give each lane the same bits in any batch."""
     flat = fields.reshape(fields.shape[0], -1)
-    return torch.nn.functional.pad(flat, (0, -flat.shape[1] % ALIGN))
+    return torch.nn.functional.pad(flat, (0, -flat.shape[1] % (ALIGN_BYTES // flat.itemsize)))
 
 
 def unflatten(vectors: torch.Tensor, shape: torch.Size) -> torch.Tensor:
