@@ -4,8 +4,10 @@ torch supports.
 Each row runs `solve_chain` as `surrogate generate` does (one chain, no HDF5 writing) for the
 same samples with the numpy backend (steady families and heat_transient: solver=auto, its best
 choice), torch on the CPU and, where torch sees a GPU, torch on CUDA, side by side in one run; a
-family with linear systems has one row per torch preconditioner (CG with jacobi, CG with mg;
-heat_transient's CG starts each step from the state before it). Every backend uses `--threads`
+family with linear systems has one row per torch solver (CG with jacobi, CG with mg;
+heat_transient's CG starts each step from the state before it; helmholtz's GCRO-DR with mg, no
+space carried across batches, its fastest). `--dtypes float64 float32` adds a float32 torch
+column; a backend that refuses a row's config (heat_transient in float32) shows "refused". Every backend uses `--threads`
 threads (BLAS / torch). The trajectories are short (`--intervals` stored intervals: of
 `record_dt` with the default internal step for the spectral families, of `dt` with `substeps`
 implicit steps for heat_transient) so that a row takes seconds: the cost per internal step is
@@ -35,6 +37,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from surrogate.cli.app import config_dir
+from surrogate.errors import UserError
+from surrogate.generation.batched import check_backend
 from surrogate.generation.resources import Sizes, memory_needed
 from surrogate.generation.solving import solve_chain
 from surrogate.pdes import build_pde
@@ -70,6 +74,13 @@ CASES = {  # (family, grid, torch solver): (overrides, overrides of the torch ru
         )
         for n in (64, 256)
         for name, choice in (("cg jacobi", JACOBI), ("cg mg", MG))
+    },
+    **{  # indefinite: numpy's auto is PARDISO; torch GCRO-DR with the shifted-Laplacian V-cycle
+        ("helmholtz", f"{n}²", "gcrodr mg"): (
+            ["pde=helmholtz", f"pde.resolution={n}", "solver=auto"],
+            ["solver=gcrodr", "solver.preconditioner=mg", "solver.recycle_batch=none"],
+        )
+        for n in (64, 256)
     },
 }
 
@@ -112,6 +123,7 @@ def estimated_mib(overrides: list[str], samples: int) -> float:
 def measure_one(overrides: list[str], samples: int) -> dict[str, float]:
     """`--one`: a warm-up sample (imports, plans), then the timed chain and its peak memory."""
     cuda = "device=cuda" in overrides
+    check_backend(config(overrides))  # what `surrogate generate` refuses before any work
     estimate = estimated_mib(overrides, samples)
     seconds_per_sample(overrides, 1)
     reset_peak_resident()
@@ -123,11 +135,17 @@ def measure_one(overrides: list[str], samples: int) -> dict[str, float]:
     return {"seconds": seconds, "steps": steps, "peak_mib": peak, "estimate_mib": estimate}
 
 
-def measured(overrides: list[str], samples: int) -> dict[str, float]:
-    """`measure_one` in a fresh process: its peak memory is this run's alone."""
+def measured(overrides: list[str], samples: int) -> dict[str, float] | None:
+    """`measure_one` in a fresh process: its peak memory is this run's alone; None where the
+    config is refused (e.g. a dtype a family does not take)."""
     command = [sys.executable, __file__, "--one", json.dumps(overrides), "--samples", str(samples)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def cells(runs: dict, key: str, form: str, backends: list[str]) -> list[str]:
+    """The backends' `key` figures of a row ("refused" where the config was)."""
+    return ["refused" if runs[b] is None else format(runs[b][key], form) for b in backends]
 
 
 def main() -> None:
@@ -143,7 +161,11 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a JSON list of overrides: one run
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure_one(json.loads(args.one), args.samples)))
+        try:
+            print(json.dumps(measure_one(json.loads(args.one), args.samples)))
+        except UserError as refused:
+            print(f"refused: {refused}", file=sys.stderr)
+            print(json.dumps(None))
         return
     devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
     backends = {"numpy": ["backend=numpy"]}
@@ -189,11 +211,14 @@ def main() -> None:
             choice = choice if backend == "numpy" else [*choice, *torch_overrides]
             runs[backend] = measured([*overrides, *common, *choice], args.samples)
         numpy_runs[family, grid] = runs["numpy"]
-        row = [family, grid, solver, " / ".join(f"{runs[b]['steps']:.0f}" for b in torched)]
-        row += [f"{run['seconds']:.4f}" for run in runs.values()]
-        row += [f"{run['peak_mib']:.1f}" for run in runs.values()]
-        row += [f"{runs[b]['estimate_mib']:.1f}" for b in torched]
-        row += [f"{runs['numpy']['seconds'] / runs[b]['seconds']:.2f}x" for b in torched]
+        row = [family, grid, solver, " / ".join(cells(runs, "steps", ".0f", torched))]
+        row += cells(runs, "seconds", ".4f", list(backends))
+        row += cells(runs, "peak_mib", ".1f", list(backends))
+        row += cells(runs, "estimate_mib", ".1f", torched)
+        row += [
+            "-" if runs[b] is None else f"{runs['numpy']['seconds'] / runs[b]['seconds']:.2f}x"
+            for b in torched
+        ]
         print("| " + " | ".join(row) + " |", flush=True)
 
 
