@@ -12,8 +12,8 @@ from conftest import TINY_MODEL, compose_stage
 from surrogate.errors import UserError
 from surrogate.evaluation.run import load_checkpoint
 from surrogate.loading.datamodule import FieldDataModule
-from surrogate.training.losses import relative_l2
 from surrogate.training.ema import WeightEMA
+from surrogate.training.losses import relative_l2
 from surrogate.training.run import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
