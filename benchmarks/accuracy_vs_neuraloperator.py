@@ -34,7 +34,9 @@ Each run writes <root>/results/<label>.json; `ours --tag T -- key=value ...` add
 (a recipe search, or the architecture ablation: e.g. `ours --resolution 16 --tag mlps --
 model.lifting=mlp model.channel_mlp=true`, neuraloperator's lifting MLP and channel MLPs with
 their soft-gating skips; `model.spectral_init=normal` its spectral initialisation;
-`model.grid=periodic` its grid embedding) under its own label. One thread per run
+`model.grid=periodic` its grid embedding) under its own label. A run with `ema.decay=...`
+is also evaluated with the weights its training ended with (kept in the checkpoint beside the
+average): the same run without the average, as a second row of the table. One thread per run
 (OMP_NUM_THREADS=1).
 """
 
@@ -103,14 +105,24 @@ def run_ours(args: argparse.Namespace) -> None:
     )
     seconds = time.perf_counter() - start
     trained = json.loads((run_dir / "train" / "result.json").read_text())
-    errors = {}
-    for scale in SCALES:
-        eval_dir = run_dir / f"eval_x{scale}"
-        surrogate(
-            ["eval", *common, f"ckpt={run_dir / 'train' / 'checkpoints' / 'last.ckpt'}"]
-            + [f"data={dataset(n, scale)}", "figures.enabled=false", f"hydra.run.dir={eval_dir}"]
-        )
-        errors[scale] = json.loads((eval_dir / "metrics.json").read_text())["rel_l2"]
+    last = run_dir / "train" / "checkpoints" / "last.ckpt"
+
+    def evaluate(ckpt: Path, tag: str) -> dict[int, float]:
+        errors = {}
+        for scale in SCALES:
+            eval_dir = run_dir / f"eval{tag}_x{scale}"
+            surrogate(
+                ["eval", *common, f"ckpt={ckpt}", f"data={dataset(n, scale)}"]
+                + ["figures.enabled=false", f"hydra.run.dir={eval_dir}"]
+            )
+            errors[scale] = json.loads((eval_dir / "metrics.json").read_text())["rel_l2"]
+        return errors
+
+    errors = evaluate(last, "")
+    extra = {}
+    without = training_weights_checkpoint(last)
+    if without is not None:  # an `ema.decay` run: the same run's weights without the average
+        extra["rel_l2_without_ema"] = evaluate(without, "_without_ema")
     write_result(
         root,
         label,
@@ -125,8 +137,24 @@ def run_ours(args: argparse.Namespace) -> None:
             "parameters": trained["parameters"],
             "train_seconds": seconds,
             "rel_l2": errors,
+            **extra,
         },
     )
+
+
+def training_weights_checkpoint(ckpt: Path) -> Path | None:
+    """For a checkpoint of an `ema.decay` run (its state_dict is the average), a copy beside
+    it holding the weights training ended with instead; None for a run without an average."""
+    import torch
+
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+    if "ema" not in saved:
+        return None
+    for name, weight in saved.pop("ema")["training_weights"].items():
+        saved["state_dict"][f"model.{name}"] = weight
+    path = ckpt.with_name("last_without_ema.ckpt")
+    torch.save(saved, path)
+    return path
 
 
 def run_neuralop(args: argparse.Namespace) -> None:
@@ -221,6 +249,14 @@ def print_table(root: Path) -> None:
             f"| {r['resolution']}² | {who} | {r['model']} | {r['epochs']} | {r['parameters']:,} "
             f"| {e[1]:.4f} | {e[2]:.4f} | {e[4]:.4f} | {ratio} |"
         )
+        if "rel_l2_without_ema" in r:
+            e = {int(k): v for k, v in r["rel_l2_without_ema"].items()}
+            ratio = f"{e[1] / ref['rel_l2']['1']:.2f}" if ref else "–"
+            print(
+                f"| {r['resolution']}² | {who}, weights without the average | {r['model']} "
+                f"| {r['epochs']} | {r['parameters']:,} | {e[1]:.4f} | {e[2]:.4f} | {e[4]:.4f} "
+                f"| {ratio} |"
+            )
 
 
 def main() -> None:

@@ -203,6 +203,13 @@ def check_train(cfg: DictConfig) -> None:
         )
     if not isinstance(OmegaConf.select(cfg, "compile"), bool):
         raise UserError(f"compile={OmegaConf.select(cfg, 'compile')!r} must be true or false")
+    if OmegaConf.select(cfg, "ema.decay") is not None:
+        decay = require_float(cfg, "ema.decay", above=0.0)
+        if not decay < 1.0:
+            raise UserError(
+                f"ema.decay={decay:g} would never move the average off its first weights; use a "
+                "value below 1 (0.99 to 0.9999: about 100 to 10000 steps averaged), or null for off"
+            )
     if OmegaConf.select(cfg, "early_stopping.patience") is not None:
         require_int(cfg, "early_stopping.patience", minimum=1)
     require_float(cfg, "early_stopping.min_delta", minimum=0.0)

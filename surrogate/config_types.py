@@ -38,6 +38,7 @@ NULLABLE: dict[str, tuple[str, ...]] = {
     "model.factorization": (TEXT,),
     "trainer.gradient_clip_val": (NUMBER,),
     "early_stopping.patience": (INTEGER,),
+    "ema.decay": (NUMBER,),
     "logger.entity": (TEXT,),
 }
 EXTRA_WORDS = {"solver.omega": ("auto",)}

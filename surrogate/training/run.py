@@ -30,6 +30,7 @@ from surrogate.loading.temporal import TemporalOptions
 from surrogate.model_checks import check_model_size
 from surrogate.models import effective_config
 from surrogate.training.callbacks import EpochLog, RankLog
+from surrogate.training.ema import CHECKPOINT_KEY, WeightEMA
 from surrogate.training.faults import FaultGuard, interruptible
 from surrogate.training.loggers import build_logger
 from surrogate.training.module import OperatorModule
@@ -99,7 +100,7 @@ def _log_effective_settings(cfg: DictConfig, container: dict[str, Any], grid: tu
     detail = SCHEDULERS.get(schedule["name"]).describe(schedule)
     log.info(
         "recipe: %s lr=%g weight_decay=%g; schedule %s; %d epochs, batch %d; loss %s (%s); "
-        "precision %s; compile %s",
+        "EMA of the weights %s; precision %s; compile %s",
         optim["name"],
         optim["lr"],
         optim["weight_decay"],
@@ -108,19 +109,27 @@ def _log_effective_settings(cfg: DictConfig, container: dict[str, Any], grid: tu
         cfg.loader.batch_size,
         cfg.loss,
         cfg.loss_space,
+        "off" if cfg.ema.decay is None else f"decay {cfg.ema.decay:g}",
         cfg.trainer.precision,
         str(cfg.compile).lower(),
     )
 
 
-def _check_resumable(ckpt_path: str, model: dict[str, Any]) -> None:
-    """Refuse a checkpoint made for another model config, before Lightning fails on its weights."""
+def _check_resumable(ckpt_path: str, model: dict[str, Any], ema: float | None) -> None:
+    """Refuse a checkpoint made for another model config, before Lightning fails on its weights,
+    and one whose weights are an average when this run keeps none (it would train the average
+    on, not the weights its training left off with)."""
     saved = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     saved_model = saved.get("hyper_parameters", {}).get("model")
     if saved_model != model:
         raise UserError(
             f"ckpt_path={ckpt_path} was trained with model {saved_model}, this run asks for "
             f"{model}; resume with the same model settings"
+        )
+    if CHECKPOINT_KEY in saved and ema is None:
+        raise UserError(
+            f"ckpt_path={ckpt_path} holds an average of the weights (it was trained with "
+            f"ema.decay={saved[CHECKPOINT_KEY]['decay']:g}); resume with ema.decay set"
         )
 
 
@@ -204,7 +213,7 @@ def _module(
     )
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     if cfg.ckpt_path is not None:
-        _check_resumable(str(cfg.ckpt_path), container["model"])
+        _check_resumable(str(cfg.ckpt_path), container["model"], cfg.ema.decay)
     module = OperatorModule(
         model=container["model"],
         data={
@@ -242,6 +251,8 @@ def _trainer(
     """Lightning's Trainer with the run's logger, progress display and early stopping."""
     on_terminal = sys.stdout.isatty()
     callbacks += [RichProgressBar(), RichModelSummary()] if on_terminal else [EpochLog()]
+    if cfg.ema.decay is not None:
+        callbacks.append(WeightEMA(float(cfg.ema.decay)))
     if cfg.early_stopping.patience is not None:
         callbacks.append(
             EarlyStopping(
