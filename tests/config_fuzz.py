@@ -122,6 +122,8 @@ ACCEPTED: dict[tuple[str, ...], tuple[tuple[str, ...], str]] = {
     ("train", "scheduler.gamma"): ((H,), "a growing learning rate: the NaN guard stops it"),
     ("train", "model.padding"): ((Z,), "no padding (periodic problems)"),
     ("train", "model.rank"): ((H,), "used with model.factorization=cp only"),
+    ("train", "model.lifting_width"): ((H,), "used with model.lifting=mlp only"),
+    ("train", "model.channel_mlp_width"): ((H,), "used with model.channel_mlp=true only"),
     ("train", "model.groups"): ((H,), "reduced to a divisor of the channels (documented)"),
     ("train", "trainer.gradient_clip_val"): ((Z, H), "0 is off in Lightning; huge never clips"),
     ("train", "trainer.log_every_n_steps"): ((H,), "no per-step logging; epochs still logged"),
