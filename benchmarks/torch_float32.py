@@ -36,8 +36,6 @@ STEADY = {
         ("darcy", "²", 256, "cg jacobi", ["solver=cg", "solver.preconditioner=jacobi"]),
         ("poisson", "²", 256, "cg mg", ["solver=cg", "solver.preconditioner=mg"]),
         ("darcy3d", "³", 32, "cg mg", ["solver=cg", "solver.preconditioner=mg"]),
-        ("helmholtz", "²", 64, "gcrodr jacobi", ["solver=gcrodr", "solver.preconditioner=jacobi"]),
-        ("helmholtz", "²", 64, "gmres jacobi", ["solver=gmres", "solver.preconditioner=jacobi"]),
         ("darcy", "²", 512, "cg mg", ["solver=cg", "solver.preconditioner=mg"]),
     )
 }

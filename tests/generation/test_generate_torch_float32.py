@@ -32,8 +32,8 @@ STEADY = {
     "darcy3d cg mg": ["pde=darcy3d", "pde.resolution=7", "solver=cg", "solver.preconditioner=mg"],
     "darcy gmres": ["pde=darcy", "pde.resolution=12", "solver=gmres",
                     "solver.preconditioner=jacobi"],
-    "helmholtz gcrodr": ["pde=helmholtz", "pde.resolution=16", "solver=gcrodr",
-                         "solver.preconditioner=jacobi", "batch_size=3"],
+    "darcy gcrodr": ["pde=darcy", "pde.resolution=16", "solver=gcrodr",
+                     "solver.preconditioner=jacobi", "batch_size=3"],
     "heat cg mg": ["pde=heat", "pde.resolution=16", "solver=cg", "solver.preconditioner=mg"],
 }  # fmt: skip
 
@@ -101,6 +101,14 @@ def test_dtype_with_numpy_or_unknown_is_one_line_before_any_work(make_cfg, tmp_p
         "pass backend=torch or dtype=float64"
     )
     assert not (tmp_path / "data").exists()
+
+
+def test_helmholtz_refuses_float32_before_any_work(make_cfg, tmp_path):
+    cfg = make_cfg("generate", "pde=helmholtz", "pde.resolution=8", *TORCH, "solver=gcrodr",
+                   "dtype=float32", "n_train=1", "n_test=0", f"paths.data_dir={tmp_path}")  # fmt: skip
+    with pytest.raises(UserError, match="dtype=float32 is refused for pde=helmholtz"):
+        generate(cfg)
+    assert not any(tmp_path.iterdir())
 
 
 def test_heat_transient_refuses_float32_before_any_work(make_cfg, tmp_path):

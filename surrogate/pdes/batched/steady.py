@@ -113,6 +113,12 @@ class BatchedSteady(ABC):
                 "solver.warm_start=true has no previous solution within a batch with "
                 "backend=torch; pass solver.warm_start=false"
             )
+        if not cls.spd and cfg.dtype != "float64":  # docs/torch_backend.md, "float32"
+            raise UserError(
+                f"dtype={cfg.dtype} is refused for pde={cfg.pde.name}: its indefinite systems are "
+                "too ill-conditioned for float32 corrections (at 256² one ran to solver.maxiter); "
+                "pass dtype=float64"
+            )
 
     @abstractmethod
     def coefficient(self, problem: Problem) -> np.ndarray:
