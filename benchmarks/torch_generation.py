@@ -158,6 +158,9 @@ def main() -> None:
     parser.add_argument("--grids", nargs="*", help="only these grids (e.g. 64² 32³)")
     parser.add_argument("--solvers", nargs="*", help="only these torch solvers (e.g. 'cg mg' -)")
     parser.add_argument("--dtypes", nargs="*", default=["float64"], help="torch's dtype= values")
+    parser.add_argument(
+        "--devices", nargs="*", help="torch's devices (default: cpu, and cuda if seen)"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a JSON list of overrides: one run
     args = parser.parse_args()
     if args.one:
@@ -167,7 +170,7 @@ def main() -> None:
             print(f"refused: {refused}", file=sys.stderr)
             print(json.dumps(None))
         return
-    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     backends = {"numpy": ["backend=numpy"]}
     for device in devices:
         for dtype in args.dtypes:
