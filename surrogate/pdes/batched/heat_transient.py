@@ -34,8 +34,8 @@ from surrogate.pdes.batched.steady import PRECONDITIONERS
 from surrogate.pdes.heat_transient import HeatTransient
 from surrogate.pdes.temporal import Trajectory
 from surrogate.solvers.base import SolveResult
-from surrogate.solvers.batched.cg import Operator, batched_cg, lane_norm
-from surrogate.solvers.batched.mg import Multigrid, Settings
+from surrogate.solvers.batched.cg import batched_cg, lane_norm
+from surrogate.solvers.batched.preconditioning import Preconditioning
 from surrogate.solvers.batched.stencil import Stencil
 from surrogate.solvers.direct import DirectSolver
 
@@ -86,8 +86,7 @@ class BatchedHeatTransient:
         self.pde = pde
         self.device = device  # float64 only (`check`)
         self.rtol, self.maxiter = float(solver.rtol), int(solver.maxiter)
-        self.preconditioner = str(solver.preconditioner)
-        self.mg = Settings(**solver.mg) if self.preconditioner == "mg" else None
+        self.preconditioning = Preconditioning.from_config(solver)
         self.warm_start = bool(solver.warm_start)
         self.fallback = bool(solver.fallback)
 
@@ -120,15 +119,6 @@ class BatchedHeatTransient:
             for b, (k, lane) in enumerate(zip(kappa, states))
         ]
 
-    def precondition(self, matrix: Stencil) -> Operator:
-        """z = M^{-1} r for every lane, from the lanes' step matrices (built once per batch)."""
-        if self.preconditioner == "mg":
-            return Multigrid(matrix, tuple(matrix.diagonal.shape[1:]), self.mg)
-        if self.preconditioner == "jacobi":
-            inverse = 1.0 / matrix.diagonal
-            return lambda r: r * inverse
-        return lambda r: r
-
     def evolve(self, kappa: np.ndarray, u0: np.ndarray) -> tuple[np.ndarray, LaneStats]:
         """States (B, T, 1, n, n) from kappa and u0 (B, n, n), and the lanes' statistics."""
         pde = self.pde
@@ -136,7 +126,7 @@ class BatchedHeatTransient:
         tau = pde.dt / pde.substeps
         explicit = (1.0 - pde.theta) * tau
         laplacian, matrix = step_operators(pde, torch.as_tensor(kappa, device=self.device))
-        precondition = self.precondition(matrix)
+        precondition = self.preconditioning.build(matrix)  # once: the matrix is fixed
         direct = DirectFallback(pde, kappa, tau, self.rtol)
         stats = LaneStats(lanes)
         states = np.empty((lanes, pde.time_steps, 1, pde.n, pde.n), np.float32)

@@ -43,7 +43,7 @@ from surrogate.solvers.batched.gcrodr import (
     solve_recycling,
 )
 from surrogate.solvers.batched.gmres import batched_gmres
-from surrogate.solvers.batched.mg import Multigrid, Settings, shifted_operator
+from surrogate.solvers.batched.preconditioning import Preconditioning
 from surrogate.solvers.batched.stencil import Stencil
 from surrogate.solvers.direct import DirectSolver
 
@@ -73,9 +73,7 @@ class BatchedSteady(ABC):
         self.device, self.dtype = device, dtype
         self.solver = solver
         self.rtol, self.maxiter = float(solver.rtol), int(solver.maxiter)
-        self.preconditioner = str(solver.preconditioner)
-        self.mg = Settings(**solver.mg) if self.preconditioner == "mg" else None
-        self.shift = float(solver.shift) if self.preconditioner == "mg" else None
+        self.preconditioning = Preconditioning.from_config(solver)
         self.fallback = bool(solver.fallback)
         recycling = solver.name == "gcrodr"
         self.recycling = BatchRecycling(str(solver.recycle_batch)) if recycling else None
@@ -221,15 +219,8 @@ class BatchedSteady(ABC):
         return x, iterations, products
 
     def precondition(self, operator: Stencil) -> Operator:
-        """z = M^{-1} r for every lane, built from the lanes' own operators (mg: the V-cycle of
-        each lane's shifted operator, which is the operator itself for the SPD families)."""
-        if self.preconditioner == "mg":
-            shifted = shifted_operator(operator, self.shift)
-            return Multigrid(shifted, tuple(operator.diagonal.shape[1:]), self.mg)
-        if self.preconditioner == "jacobi":
-            inverse = 1.0 / operator.diagonal
-            return lambda r: r * inverse
-        return lambda r: r
+        """z = M^{-1} r for every lane, built from the lanes' own operators."""
+        return self.preconditioning.build(operator)
 
     def checked(
         self,
