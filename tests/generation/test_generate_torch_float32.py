@@ -103,17 +103,17 @@ def test_dtype_with_numpy_or_unknown_is_one_line_before_any_work(make_cfg, tmp_p
     assert not (tmp_path / "data").exists()
 
 
-def test_helmholtz_refuses_float32_before_any_work(make_cfg, tmp_path):
-    cfg = make_cfg("generate", "pde=helmholtz", "pde.resolution=8", *TORCH, "solver=gcrodr",
-                   "dtype=float32", "n_train=1", "n_test=0", f"paths.data_dir={tmp_path}")  # fmt: skip
-    with pytest.raises(UserError, match="dtype=float32 is refused for pde=helmholtz"):
-        generate(cfg)
-    assert not any(tmp_path.iterdir())
-
-
-def test_heat_transient_refuses_float32_before_any_work(make_cfg, tmp_path):
-    cfg = make_cfg("generate", "pde=heat_transient", "pde.resolution=8", *TORCH, "solver=cg",
-                   "dtype=float32", "n_train=1", "n_test=0", f"paths.data_dir={tmp_path}")  # fmt: skip
-    with pytest.raises(UserError, match="pde=heat_transient in float64 only"):
+@pytest.mark.parametrize(
+    ("family", "message"),
+    [
+        (["pde=helmholtz", "solver=gcrodr"], "dtype=float32 is refused for pde=helmholtz"),
+        (["pde=heat_transient", "solver=cg"], "pde=heat_transient in float64 only"),
+    ],
+    ids=["helmholtz", "heat_transient"],
+)
+def test_families_without_float32_refuse_it_before_any_work(make_cfg, tmp_path, family, message):
+    cfg = make_cfg("generate", *family, "pde.resolution=8", *TORCH, "dtype=float32",
+                   "n_train=1", "n_test=0", f"paths.data_dir={tmp_path}")  # fmt: skip
+    with pytest.raises(UserError, match=message):
         generate(cfg)
     assert not any(tmp_path.iterdir())
