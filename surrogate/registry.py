@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
+import sys
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -103,5 +104,9 @@ class Registry(Generic[T]):
             return
         package = importlib.import_module(self.package)
         for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{self.package}.{module.name}")
+            name = f"{self.package}.{module.name}"
+            # Imported already, or lazily (`surrogate.lazy`: importing it again would run it
+            # now, e.g. numba's 0.5 s for the compiled kernels); a lazy module registers none.
+            if name not in sys.modules:
+                importlib.import_module(name)
         self._complete = True

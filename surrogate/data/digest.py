@@ -40,12 +40,26 @@ def content_digest(file: h5py.File) -> str:
         if dataset.shape == ():
             digest.update(np.asarray(dataset[()], dtype=dtype).tobytes())
             continue
-        row_bytes = max(1, dataset.dtype.itemsize * int(np.prod(dataset.shape[1:], dtype=np.int64)))
-        step = max(1, BLOCK_BYTES // row_bytes)
-        for start in range(0, dataset.shape[0], step):
-            block = dataset[start : start + step]
-            digest.update(np.ascontiguousarray(block, dtype=dtype).tobytes())
+        _hash_rows(digest, dataset, dtype)
     return f"sha256:{digest.hexdigest()}"
+
+
+def _hash_rows(digest: hashlib._Hash, dataset: h5py.Dataset, dtype: np.dtype) -> None:
+    """Feed the dataset's values to `digest` in blocks of rows, each read into one reused
+    little-endian buffer and hashed in place (the bytes `tobytes` would give, not copied)."""
+    rows = dataset.shape[0]
+    row_bytes = max(1, dtype.itemsize * int(np.prod(dataset.shape[1:], dtype=np.int64)))
+    step = max(1, min(rows, BLOCK_BYTES // row_bytes))
+    if dtype.hasobject:  # variable-length values have no fixed bytes to read into
+        for start in range(0, rows, step):
+            digest.update(np.asarray(dataset[start : start + step], dtype=dtype).tobytes())
+        return
+    buffer = np.empty((step, *dataset.shape[1:]), dtype)
+    for start in range(0, rows, step):
+        block = buffer[: min(step, rows - start)]
+        if block.size:
+            dataset.read_direct(block, np.s_[start : start + len(block)])
+        digest.update(memoryview(block.reshape(-1).view(np.uint8)))
 
 
 def _attr_text(value: object) -> str:

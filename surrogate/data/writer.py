@@ -4,7 +4,8 @@ Samples are written by index into `<split>.h5.partial`; a `completed` bitmap rec
 done and the file is flushed regularly, so a killed run resumes where it stopped. A sample's bit
 is set only after its data has been flushed, so a crash never marks a sample done that is not.
 Samples are buffered between flushes and written in blocks: the fields of consecutive indices
-in one write each, the per-sample statistics (kept in memory for the whole split: a few bytes
+in one write each (staged as float32 rows of preallocated blocks, written from there without
+another copy when they arrived in index order), the per-sample statistics (kept in memory for the whole split: a few bytes
 per sample) as one slice per dataset, instead of nine small writes per sample. Every byte
 lands where a sample-by-sample writer puts it (the layout is fixed at creation), so the file
 does not depend on how the writes were grouped.
@@ -56,8 +57,14 @@ class SplitWriter:
         self._unmarked: list[int] = []  # written, but not yet flushed and marked completed
         self.file = self._open_or_create(spec, grid, dict(attrs))
         self._fields = {key: self.file[key] for key in ("inputs", "outputs")}
-        self._buffer: list[tuple[int, np.ndarray, np.ndarray]] = []  # fields not yet written
-        self._buffered_bytes = 0
+        row_bytes = sum(4 * int(np.prod(d.shape[1:])) for d in self._fields.values())
+        wanted = n_samples if subset is None else len(subset)
+        capacity = max(1, min(wanted, BUFFER_BYTES // max(1, row_bytes)))
+        # Fields not yet written, in arrival order (np.empty: pages are only touched when used).
+        self._staged = {
+            key: np.empty((capacity, *d.shape[1:]), np.float32) for key, d in self._fields.items()
+        }
+        self._staged_indices: list[int] = []
         keys = [f"params/{name}" for name in self.file.get("params", {})]
         keys += [f"solver/{name}" for name in SOLVER_STATS]
         self._columns = {key: self.file[key][:] for key in keys}  # what the file holds, updated
@@ -183,29 +190,32 @@ class SplitWriter:
     def _stage(
         self, index: int, inputs: np.ndarray, outputs: np.ndarray, values: Mapping[str, object]
     ) -> None:
-        """Hold one sample until the next flush (fields as float32, as the file stores them)."""
-        fields = (np.asarray(inputs, np.float32), np.asarray(outputs, np.float32))
-        self._buffer.append((index, *fields))
-        self._buffered_bytes += fields[0].nbytes + fields[1].nbytes
+        """Hold one sample until the next flush: its fields copied as float32 (the file's type,
+        the rounding of `astype`) into the next free row of the staging blocks."""
+        row = len(self._staged_indices)
+        self._staged["inputs"][row] = inputs
+        self._staged["outputs"][row] = outputs
+        self._staged_indices.append(index)
         for key, value in values.items():
             self._columns[key][index] = value
         self._unmarked.append(index)
-        if self._buffered_bytes > BUFFER_BYTES:
+        if len(self._staged_indices) == len(self._staged["inputs"]):
             self.flush()
 
     def flush(self) -> None:
         """Write the buffered samples and flush them, then mark them completed and flush the
         marks."""
-        self._buffer.sort(key=lambda sample: sample[0])
-        start = 0
-        for stop in range(1, len(self._buffer) + 1):  # runs of consecutive indices
-            if stop == len(self._buffer) or self._buffer[stop][0] != self._buffer[stop - 1][0] + 1:
-                run = self._buffer[start:stop]
-                for position, dataset in enumerate(self._fields.values(), start=1):
-                    _write_rows(dataset, run[0][0], np.stack([sample[position] for sample in run]))
-                start = stop
-        self._buffer.clear()
-        self._buffered_bytes = 0
+        indices = np.asarray(self._staged_indices, np.int64)
+        rows = np.argsort(indices, kind="stable")  # staging rows in index order
+        ordered = indices[rows]
+        cuts = np.flatnonzero(np.diff(ordered) != 1) + 1  # runs of consecutive indices
+        for run in np.split(rows, cuts) if len(rows) else ():
+            in_order = bool(np.all(np.diff(run) == 1))  # arrived in index order: a slice
+            for key, dataset in self._fields.items():
+                staged = self._staged[key]
+                block = staged[run[0] : run[-1] + 1] if in_order else staged[run]
+                _write_rows(dataset, int(indices[run[0]]), block)
+        self._staged_indices.clear()
         if self._unmarked:
             low, high = min(self._unmarked), max(self._unmarked) + 1
             for key, column in self._columns.items():
