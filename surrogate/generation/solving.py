@@ -2,17 +2,22 @@
 
 Each chain is solved in order by one `ChainSolver`, which carries its recycled subspace,
 preconditioner and previous solution from one system to the next. With `workers > 1` the
-chains run in separate processes and send their samples back to the single writer; a sample is
-always stored under its own index, so the data never depend on the order of solving.
+segments of the chains are shared out among `workers` processes, the generating process (the
+single writer) among them: each takes the next unclaimed segment when it is done with one, so
+no process idles while another has work, and the writer solves in between its writes instead
+of competing with `workers` solver processes for the cores. A segment starts from a fresh
+solver state (`ChainSolver.restart`) and a sample is always stored under its own index, so the
+data never depend on which process solved what, or in which order.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing as mp
 import os
 import queue
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,8 +101,11 @@ def segment_rng(seed: int, split: str, segment: list[int]) -> np.random.Generato
     )
 
 
-def solve_chain(cfg: DictConfig, split: str, segments: list[list[int]]) -> Iterator[SolvedSample]:
-    """Solve one chain, segment by segment, each in order from a fresh solver state.
+def solve_chain(
+    cfg: DictConfig, split: str, segments: Iterable[list[int]]
+) -> Iterator[SolvedSample]:
+    """Solve one chain, segment by segment, each in order from a fresh solver state (the
+    segments may be claimed one at a time as they are needed: `claimed_segments`).
 
     One solver serves the whole chain and is restarted at each segment, so its set-up (MKL, the
     PARDISO handle) is paid once. A time-dependent family simulates each sample's trajectory
@@ -111,6 +119,11 @@ def solve_chain(cfg: DictConfig, split: str, segments: list[list[int]]) -> Itera
 
         yield from solve_chain_batched(cfg, split, segments)
         return
+    segments = iter(segments)
+    first = next(segments, None)
+    if first is None:
+        return
+    segments = itertools.chain([first], segments)
     pde = build_pde(cfg.pde)
     seed = int(cfg.seed)
     solves = pde.linear_solves  # systems per sample
@@ -118,12 +131,9 @@ def solve_chain(cfg: DictConfig, split: str, segments: list[list[int]]) -> Itera
     # are set, so that they also reach the libraries it loads (MKL for PARDISO).
     solver = (
         build_solver(
-            cfg.solver,
-            systems_of(pde),
-            segment_rng(seed, split, segments[0]),
-            len(segments[0]) * solves,
+            cfg.solver, systems_of(pde), segment_rng(seed, split, first), len(first) * solves
         )
-        if solves and segments
+        if solves
         else None
     )
     guess = load_initial_guess(cfg, pde)
@@ -173,7 +183,8 @@ def solve_guided(
 def solve_chains(
     cfg: DictConfig, split: str, chains: list[list[list[int]]]
 ) -> Iterator[SolvedSample]:
-    """Solve every chain: in this process for one chain, else one process per chain."""
+    """Solve every chain: in this process for one chain, else with `len(chains)` processes,
+    this one and `len(chains) - 1` workers, each solving the next unclaimed segment."""
     if len(chains) <= 1:
         for chain in chains:
             yield from solve_chain(cfg, split, chain)
@@ -183,36 +194,29 @@ def solve_chains(
     sample_bytes = 4 * (len(spec.input_names) * math.prod(spec.spatial_shape)) + 4 * math.prod(
         spec.output_shape
     )
-    # Room for the samples the workers solve while the writer flushes (a full queue would stop
-    # them for as long as the flush takes), bounded in memory.
+    # Room for the samples the workers solve while this process solves or flushes (a full queue
+    # would stop them meanwhile), bounded in memory.
     results = context.Queue(maxsize=max(4 * len(chains), QUEUE_BYTES // sample_bytes))
+    segments = [segment for chain in chains for segment in chain]
+    claimed = context.Value("q", 0)  # how many of `segments` have been taken
     container = OmegaConf.to_container(cfg, resolve=True)
     processes = [
         context.Process(
-            target=_worker, args=(container, split, chain, results, os.getpid()), daemon=True
+            target=_worker,
+            args=(container, split, segments, claimed, results, os.getpid()),
+            daemon=True,
         )
-        for chain in chains
+        for _ in chains[1:]
     ]
     for process in processes:
         process.start()
-    running = len(processes)
+    received = _Received(results, processes)
     try:
-        while running:
-            try:
-                message = results.get(timeout=1.0)
-            except queue.Empty:
-                dead = [p for p in processes if p.exitcode not in (None, 0)]
-                if dead:
-                    raise RuntimeError(
-                        f"a solver worker died (exit code {dead[0].exitcode})"
-                    ) from None
-                continue
-            if message is None:
-                running -= 1
-            elif isinstance(message, str):
-                raise RuntimeError(f"a solver worker failed: {message}")
-            else:
-                yield message
+        for sample in solve_chain(cfg, split, claimed_segments(segments, claimed)):
+            yield sample
+            yield from received.waiting()
+        while received.running:
+            yield from received.next(timeout=1.0)
     finally:
         for process in processes:
             if process.is_alive():
@@ -220,12 +224,69 @@ def solve_chains(
             process.join(timeout=5)
 
 
-def _worker(container: dict, split: str, chain: list[list[int]], results, parent: int) -> None:
-    """Solve one chain and send its samples to the writer process `parent`; stop as soon as
-    that process is gone (killed), instead of solving on for no one and then waiting forever
-    on a full queue."""
+def claimed_segments(segments: list[list[int]], claimed) -> Iterator[list[int]]:
+    """The segments this process takes, one at a time, each the first nobody has taken yet
+    (`claimed`: a shared counter of those taken)."""
+    while True:
+        with claimed.get_lock():
+            position = claimed.value
+            claimed.value = position + 1
+        if position >= len(segments):
+            return
+        yield segments[position]
+
+
+class _Received:
+    """The workers' side of `solve_chains`: their samples as they arrive, their failures (a
+    message, or a process that died) raised as errors."""
+
+    def __init__(self, results, processes: list) -> None:
+        self.results = results
+        self.processes = processes
+        self.running = len(processes)
+
+    def waiting(self) -> Iterator[SolvedSample]:
+        """The samples already queued, without waiting for more."""
+        while self.running:
+            try:
+                message = self.results.get_nowait()
+            except queue.Empty:
+                self._check_alive()
+                return
+            yield from self._take(message)
+
+    def next(self, timeout: float) -> Iterator[SolvedSample]:
+        """The next message's sample (if it is one), waiting up to `timeout` seconds for it."""
+        try:
+            message = self.results.get(timeout=timeout)
+        except queue.Empty:
+            self._check_alive()
+            return
+        yield from self._take(message)
+
+    def _take(self, message: object) -> Iterator[SolvedSample]:
+        if message is None:
+            self.running -= 1
+        elif isinstance(message, str):
+            raise RuntimeError(f"a solver worker failed: {message}")
+        else:
+            yield message  # type: ignore[misc]
+
+    def _check_alive(self) -> None:
+        dead = [p for p in self.processes if p.exitcode not in (None, 0)]
+        if dead:
+            raise RuntimeError(f"a solver worker died (exit code {dead[0].exitcode})") from None
+
+
+def _worker(
+    container: dict, split: str, segments: list[list[int]], claimed, results, parent: int
+) -> None:
+    """Solve segments as they are claimed and send their samples to the writer process
+    `parent`; stop as soon as that process is gone (killed), instead of solving on for no one
+    and then waiting forever on a full queue."""
     try:
-        for sample in solve_chain(OmegaConf.create(container), split, chain):
+        cfg = OmegaConf.create(container)
+        for sample in solve_chain(cfg, split, claimed_segments(segments, claimed)):
             # As float32, the type the file stores (same rounding as the writer's conversion):
             # half the bytes to pickle, send and unpickle in the single writer process.
             sample.inputs = sample.inputs.astype(np.float32)

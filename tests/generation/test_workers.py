@@ -1,16 +1,29 @@
-"""Worker processes: they stop when the generating process is killed."""
+"""Worker processes: they stop when the generating process is killed; the segments they share
+out with the generating process give the samples each segment gives alone."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import queue
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from interruption import samples_done
+from omegaconf import OmegaConf
+
+from surrogate.generation.solving import (
+    _worker,
+    claimed_segments,
+    plan_chains,
+    solve_chain,
+    solve_chains,
+)
 
 
 def alive(pid: int) -> bool:
@@ -29,7 +42,7 @@ def test_workers_exit_when_the_generation_is_killed(tmp_path):
         "pde.resolution=24",
         "n_train=4000",
         "n_test=0",
-        "workers=2",
+        "workers=3",  # this process and two workers
         "flush_seconds=0.1",
         "name=orphans",
         f"paths.data_dir={tmp_path}",
@@ -51,3 +64,52 @@ def test_workers_exit_when_the_generation_is_killed(tmp_path):
     for pid in left:  # do not leave them running if the test fails
         os.kill(pid, signal.SIGKILL)
     assert not left
+
+
+def test_claimed_segments_hand_out_each_segment_once():
+    counter = multiprocessing.get_context("spawn").Value("q", 0)
+    segments = [[0, 1], [2], [3, 4, 5], [6]]
+    first, second = claimed_segments(segments, counter), claimed_segments(segments, counter)
+    taken = [next(first), next(second), next(second), next(first)]
+    assert taken == segments
+    assert list(first) == [] and list(second) == []
+
+
+def test_shared_out_segments_give_the_samples_of_each_segment_solved_alone(make_cfg):
+    """workers=2: this process and a worker take segments as they come; a recycling solver's
+    samples are still those of each segment solved from a fresh state, each index once."""
+    cfg = make_cfg("generate", "pde.resolution=12", "solver=gcrodr", "workers=2", "segment=3")
+    chains = plan_chains(np.arange(12), set(range(12)), 2, 3)
+    shared = list(solve_chains(cfg, "train", chains))
+    assert sorted(s.index for s in shared) == list(range(12))
+    alone = {
+        s.index: s
+        for chain in chains
+        for segment in chain
+        for s in solve_chain(cfg, "train", [segment])
+    }
+    for sample in shared:
+        expected = alone[sample.index]
+        assert np.array_equal(np.float32(sample.outputs), np.float32(expected.outputs))
+        assert sample.result.iterations == expected.result.iterations
+
+
+def test_a_worker_solves_whatever_segments_are_left_as_if_each_were_alone(make_cfg):
+    """A worker whose first segment is another chain's third (the others taken already)
+    solves it, and the next, as each alone from a fresh state."""
+    cfg = make_cfg("generate", "pde.resolution=12", "solver=gcrodr", "workers=2", "segment=3")
+    segments = [
+        segment for chain in plan_chains(np.arange(12), set(range(12)), 2, 3) for segment in chain
+    ]
+    counter = multiprocessing.get_context("spawn").Value("q", 2)
+    results: queue.Queue = queue.Queue()
+    _worker(
+        OmegaConf.to_container(cfg, resolve=True), "train", segments, counter, results, os.getppid()
+    )
+    sent = [results.get_nowait() for _ in range(results.qsize())]
+    assert sent[-1] is None
+    assert [s.index for s in sent[:-1]] == segments[2] + segments[3]
+    alone = [s for segment in segments[2:] for s in solve_chain(cfg, "train", [segment])]
+    for sample, expected in zip(sent[:-1], alone):
+        assert np.array_equal(sample.outputs, np.float32(expected.outputs))
+        assert sample.result.iterations == expected.result.iterations > 0
