@@ -211,10 +211,20 @@ def solve_chains(
     for process in processes:
         process.start()
     received = _Received(results, processes)
+    own = 0  # segments this process solved
+
+    def own_segments() -> Iterator[list[int]]:
+        nonlocal own
+        for segment in claimed_segments(segments, claimed):
+            own += 1
+            yield segment
+
     try:
-        for sample in solve_chain(cfg, split, claimed_segments(segments, claimed)):
+        for sample in solve_chain(cfg, split, own_segments()):
             yield sample
             yield from received.waiting()
+        if own == len(segments):  # none was left for the workers: no need to wait for them
+            return
         while received.running:
             yield from received.next(timeout=1.0)
     finally:
