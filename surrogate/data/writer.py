@@ -5,8 +5,9 @@ done and the file is flushed regularly, so a killed run resumes where it stopped
 is set only after its data has been flushed, so a crash never marks a sample done that is not.
 Samples are buffered between flushes and written in blocks: the fields of consecutive indices
 in one write each (staged as float32 rows of preallocated blocks, written from there without
-another copy when they arrived in index order), the per-sample statistics (kept in memory for the whole split: a few bytes
-per sample) as one slice per dataset, instead of nine small writes per sample. Every byte
+another copy when they arrived in index order), the per-sample statistics (kept in memory for
+the whole split: a few bytes per sample) as one slice per dataset, instead of nine small
+writes per sample. Every byte
 lands where a sample-by-sample writer puts it (the layout is fixed at creation), so the file
 does not depend on how the writes were grouped.
 Only when every sample is written is `complete` set, the file flushed, synced to disk and renamed
