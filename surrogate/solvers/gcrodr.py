@@ -36,30 +36,53 @@ from surrogate.solvers.base import SOLVERS, OperatorMemo, SolveResult, checked
 from surrogate.solvers.krylov import RecyclingMethod
 from surrogate.solvers.preconditioners import Apply, apply_columns
 
+# G's R with a pivot below this (relative) is rank-deficient: the QZ algorithm instead.
+RANK_TOLERANCE = 1e-10
+# Two eigenvalues this close (relative) to conjugate are one complex pair.
+PAIR_TOLERANCE = 1e-8
+
 
 def harmonic_ritz_vectors(g: np.ndarray, wtw: np.ndarray, k: int) -> np.ndarray:
     """Coefficients P (cols, k) of the harmonic Ritz vectors for the k smallest |θ|.
 
-    Solves G^T G z = θ G^T (W^T Ŵ) z, where operator(Ŵ) = W G, by the QZ algorithm. (The
-    same problem as a standard eigenproblem — (Q^T W^T Ŵ R^{-1}) x = x / θ from G = Q R — was
-    40 % cheaper but needed 3 % more iterations per system on 40 SKR-stencil Darcy systems, 243
-    against 235 without a preconditioner.) Complex pairs contribute their real and imaginary
-    parts, so P stays real and spans the same invariant space. Only the span matters, so P is returned orthonormalised: the real and
+    Solves G^T G z = θ G^T (W^T Ŵ) z, where operator(Ŵ) = W G. With G = Q R it is the standard
+    eigenproblem (Q^T W^T Ŵ R^{-1}) x = x / θ, z = R^{-1} x: LAPACK's dgeev on the 40 × 40
+    matrix of GCRO-DR(40, 20) instead of the QZ algorithm (dggev), which cost 1.0 of the 2.2
+    ms of each recycle update on the SKR-stencil Darcy systems (docs/benchmarks.md, issue 14).
+    QZ remains for a G that is (numerically) rank-deficient, where R has no inverse. Complex
+    pairs contribute their real and imaginary parts, so P stays real and spans the same
+    invariant space. Only the span matters, so P is returned orthonormalised: the real and
     imaginary parts of a nearly real eigenvector are nearly parallel and would make later
     triangular solves ill-conditioned.
     """
-    values, vectors = sla.eig(g.T @ g, g.T @ wtw, check_finite=False)
-    magnitude = np.where(np.isfinite(values), np.abs(values), np.inf)
+    q, r = np.linalg.qr(g)
+    pivots = np.abs(np.diag(r))
+    if pivots.min() > RANK_TOLERANCE * pivots.max():
+        reduced = sla.solve_triangular(r, (q.T @ wtw).T, trans="T", check_finite=False).T
+        inverse_values, vectors = np.linalg.eig(reduced)
+        magnitude = np.abs(inverse_values)  # |1/θ|: the largest are wanted
+        order = np.argsort(-magnitude, kind="stable")
+        values = inverse_values
+        vectors = sla.solve_triangular(r, vectors, check_finite=False)
+        usable = magnitude > 0.0
+    else:
+        values, vectors = sla.eig(g.T @ g, g.T @ wtw, check_finite=False)
+        magnitude = np.where(np.isfinite(values), np.abs(values), np.inf)
+        order = np.argsort(magnitude, kind="stable")
+        usable = np.isfinite(magnitude)
     columns: list[np.ndarray] = []
-    taken_pairs: set[complex] = set()
-    for index in np.argsort(magnitude, kind="stable"):
-        if len(columns) >= k or not np.isfinite(magnitude[index]):
+    taken_pairs: list[complex] = []
+    for index in order:
+        if len(columns) >= k or not usable[index]:
             break
         vector, value = vectors[:, index], values[index]
         if abs(value.imag) > 1e-14 * max(1.0, abs(value)):
-            if np.conj(value) in taken_pairs:
+            # QZ's two values of a pair (alpha / beta each) are conjugate only to rounding.
+            if any(
+                abs(np.conj(value) - taken) <= PAIR_TOLERANCE * abs(value) for taken in taken_pairs
+            ):
                 continue
-            taken_pairs.add(value)
+            taken_pairs.append(value)
             columns.append(vector.real)
             if len(columns) < k:
                 columns.append(vector.imag)

@@ -10,9 +10,9 @@ from omegaconf import OmegaConf
 
 from surrogate.pdes.base import systems_of
 from surrogate.pdes.darcy import Darcy
-from surrogate.solvers import SOLVERS, Systems, build_solver
+from surrogate.solvers import SOLVERS, Systems, build_solver, gcrodr
 from surrogate.solvers.chain import ChainSolver
-from surrogate.solvers.gcrodr import GCRODR
+from surrogate.solvers.gcrodr import GCRODR, harmonic_ritz_vectors
 from surrogate.solvers.gmres import GMRES
 from surrogate.solvers.krylov import KrylovMethod
 from surrogate.solvers.preconditioners import build_preconditioner
@@ -141,6 +141,27 @@ def test_recycled_space_satisfies_its_invariants():
     np.testing.assert_allclose(c @ c.T, np.eye(len(c)), atol=1e-10)
     au = np.stack([sequence[1].matrix @ apply(v) for v in u])
     np.testing.assert_allclose(au, c, atol=1e-8 * np.abs(c).max())
+
+
+def test_harmonic_ritz_vectors_span_what_the_qz_algorithm_finds(monkeypatch):
+    """The standard eigenproblem (the default) and QZ give the same span; a rank-deficient G
+    (no R^{-1}) goes to QZ and still yields k orthonormal real vectors."""
+    rng = np.random.default_rng(3)
+    g = np.triu(rng.standard_normal((13, 12)), -1)
+    wtw = np.eye(13, 12) + 0.1 * rng.standard_normal((13, 12))
+    values = np.linalg.eigvals(np.linalg.solve(g.T @ wtw, g.T @ g))
+    magnitudes = np.sort(np.abs(values))
+    k = next(i for i in range(3, 10) if magnitudes[i] > 1.05 * magnitudes[i - 1])  # a clear gap
+    standard = harmonic_ritz_vectors(g, wtw, k)
+    monkeypatch.setattr(gcrodr, "RANK_TOLERANCE", np.inf)  # QZ only
+    qz = harmonic_ritz_vectors(g, wtw, k)
+    np.testing.assert_allclose(standard @ standard.T, qz @ qz.T, atol=1e-8)
+    monkeypatch.undo()
+    deficient = g.copy()
+    deficient[:, 5] = deficient[:, 4]
+    p = harmonic_ritz_vectors(deficient, wtw, k)
+    assert p.shape == (12, k) and np.isfinite(p).all()
+    np.testing.assert_allclose(p.T @ p, np.eye(k), atol=1e-12)
 
 
 def test_warm_start_from_the_previous_solution_saves_iterations():
