@@ -45,6 +45,9 @@ PAIR_TOLERANCE = 1e-8
 # A cycle after a skipped update that needs more than this times the predicted steps marks
 # the carried space stale: the next cycle that restarts updates it.
 PREDICTION_SLACK = 1.5
+# The prediction uses the rate of reduction over the last quarter of the cycle's steps (GMRES
+# converges superlinearly within a cycle: the mean rate would predict too many steps).
+RATE_WINDOW = 0.75
 
 
 def harmonic_ritz_vectors(g: np.ndarray, wtw: np.ndarray, k: int) -> np.ndarray:
@@ -200,8 +203,9 @@ class GCRODR(RecyclingMethod):
     def _steps_left(
         self, cycle: ArnoldiCycle, beta: float, target: float, steps: int, state: RecycledSpace
     ) -> float | None:
-        """The steps the next cycle needs at this cycle's mean rate of residual reduction, where
-        that is at most `skip_update` of a cycle and the update may be skipped (None: update).
+        """The steps the next cycle needs at the rate of residual reduction of this cycle's last
+        quarter, where that is at most `skip_update` of a cycle and the update may be skipped
+        (None: update).
 
         An update costs about as much as 13 ILU(0)-preconditioned steps on an 80² Darcy system
         (docs/benchmarks.md, issue 14); after the last restart of a solve it buys only a few
@@ -210,7 +214,9 @@ class GCRODR(RecyclingMethod):
         """
         if self.skip_update <= 0.0 or state.stale or cycle.residual_norm <= 0.0:
             return None
-        rate = np.log(cycle.residual_norm / beta) / cycle.steps
+        first = int(RATE_WINDOW * cycle.steps)
+        start = beta if first == 0 else float(cycle.history[first - 1])
+        rate = np.log(cycle.residual_norm / start) / (cycle.steps - first)
         if not rate < 0.0:
             return None
         left = float(np.log(target / cycle.residual_norm) / rate)

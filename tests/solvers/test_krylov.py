@@ -191,8 +191,9 @@ def test_skipping_updates_predicted_useless_keeps_every_solve_exact(monkeypatch)
             assert result.converged and result.residual <= 1e-9
         counts.append(updates["count"])
     assert counts[1] < counts[0]
-    # Beta 1, 1e-4 after 20 steps: 10 more steps to 1e-6 at that rate.
-    cycle = SimpleNamespace(residual_norm=1e-4, steps=20)
+    # Beta 1, a tenfold cut every 5 steps to 1e-4 after 20: 10 more steps to 1e-6 at that rate.
+    history = 10.0 ** (-np.arange(1, 21) / 5)
+    cycle = SimpleNamespace(residual_norm=history[-1], steps=20, history=history)
     space = GCRODR(m=40, k=20, rtol=1e-6, maxiter=100).new_state()
     lenient = GCRODR(m=40, k=20, rtol=1e-6, maxiter=100, skip_update=0.6)  # up to 12 steps
     assert lenient._steps_left(cycle, 1.0, 1e-6, 20, space) == pytest.approx(10.0)
