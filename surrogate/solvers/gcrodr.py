@@ -5,7 +5,8 @@ sequence of systems by "Sorting Krylov Recycling" (Wang et al., ICLR 2024). With
 Â = A M^{-1} (right preconditioning), the solver keeps U (k vectors) and C = Â U with
 orthonormal C. Each cycle runs m - k Arnoldi steps on (I - C C^T) Â, minimises the residual over
 span(U, V), and, unless it met the tolerance, replaces U by the harmonic Ritz vectors of the k
-smallest harmonic Ritz values. (A solve hands on the space of its last restart: updating it
+smallest harmonic Ritz values — except where the next cycle is predicted to be short
+(`skip_update`, `_steps_left`): there the update would cost more than the steps it saves. (A solve hands on the space of its last restart: updating it
 after the converging cycle, usually a short one, costs a full cycle-end and did not help the
 next systems — on 20 SKR-stencil Darcy systems, iterations per system 245.9 with it and 246.5
 without (no preconditioner), 30.1 and 27.2 (ILU(0)), 34.7 and 32.8 (SSOR).) For the next system, U is kept and C re-fitted to the new operator by a QR of Â_new U (the k
