@@ -75,22 +75,33 @@ def canonical_rows(indptr, indices, data):
     diagonal = np.full(n, -1, dtype=np.int64)
     q = 0
     for i in range(n):
-        start = q
-        for p in range(_u(indptr[i]), _u(indptr[i + 1])):
-            column, value = indices[p], np.float64(data[p])
-            position = q
-            while position > start and out_indices[position - 1] > column:
-                out_indices[position] = out_indices[position - 1]
-                out_data[position] = out_data[position - 1]
-                position -= 1
-            if position > start and out_indices[position - 1] == column:  # a duplicate: undo
-                for back in range(position, q):
-                    out_indices[back] = out_indices[back + 1]
-                    out_data[back] = out_data[back + 1]
-                out_data[position - 1] += value
-                continue
-            out_indices[position], out_data[position] = column, value
-            q += 1
+        start, first, last = q, indptr[i], indptr[i + 1]
+        descending = True  # as scipy leaves a stencil assembled from diagonals: just reverse it
+        for p in range(first + 1, last):
+            if indices[p] >= indices[p - 1]:
+                descending = False
+                break
+        if descending:
+            for p in range(first, last):
+                out_indices[start + last - 1 - p] = indices[p]
+                out_data[start + last - 1 - p] = data[p]
+            q += last - first
+        else:
+            for p in range(first, last):
+                column, value = indices[p], np.float64(data[p])
+                position = q
+                while position > start and out_indices[position - 1] > column:
+                    out_indices[position] = out_indices[position - 1]
+                    out_data[position] = out_data[position - 1]
+                    position -= 1
+                if position > start and out_indices[position - 1] == column:  # a duplicate
+                    for back in range(position, q):
+                        out_indices[back] = out_indices[back + 1]
+                        out_data[back] = out_data[back + 1]
+                    out_data[position - 1] += value
+                    continue
+                out_indices[position], out_data[position] = column, value
+                q += 1
         for p in range(start, q):
             if out_indices[p] == i:
                 diagonal[i] = p

@@ -50,6 +50,20 @@ def test_canonical_rows_sort_each_row_sum_duplicates_and_find_the_diagonal():
     for i in range(30):
         row = indices[indptr[i] : indptr[i + 1]]
         assert diagonal[i] == (indptr[i] + np.flatnonzero(row == i)[0] if i in row else -1)
+    # Rows in descending order (scipy's assembly from diagonals) are reversed, not sorted.
+    stencil = nonsymmetric()
+    reversed_rows = np.concatenate(
+        [np.arange(stencil.indptr[i + 1] - 1, stencil.indptr[i] - 1, -1) for i in range(100)]
+    )
+    backwards = sp.csr_matrix(
+        (stencil.data[reversed_rows], stencil.indices[reversed_rows], stencil.indptr), stencil.shape
+    )
+    indptr, indices, data, diagonal = kernels.canonical_rows(
+        backwards.indptr, backwards.indices, backwards.data
+    )
+    np.testing.assert_array_equal(indices, stencil.indices)
+    np.testing.assert_array_equal(data, stencil.data)
+    np.testing.assert_array_equal(indices[diagonal], np.arange(100))
 
 
 @pytest.mark.parametrize("omega", [1.0, 1.6])
