@@ -9,6 +9,8 @@ Every strategy solves the same systems in one run, so the ratios are side by sid
     python benchmarks/solvers.py petsc --family darcy_skr --systems 100
     python benchmarks/solvers.py phases --family darcy_skr --systems 100 --preconditioners ilu
 
+GCRO-DR runs with conf/solver/gcrodr.yaml's `skip_update` unless `--skip-update` overrides it.
+
 `petsc` runs PETSc's GMRES(40) (benchmarks/petsc_gmres.py, under the interpreter that has
 petsc4py: Debian's python3-petsc4py) on the same systems, exported to a file, beside ours; it
 prints a line and our side only where petsc4py is missing. Prints markdown tables (paste them
@@ -75,6 +77,12 @@ PAPER = {
 PAPER_FAMILY = {"darcy_skr": "darcy", "darcy_skr_reference": "darcy"}
 
 
+# GCRO-DR's own settings beyond m and k, from conf/solver/gcrodr.yaml (`--skip-update` overrides).
+GCRODR_SETTINGS = {
+    "skip_update": float(OmegaConf.load(Path(config_dir()) / "solver" / "gcrodr.yaml").skip_update)
+}
+
+
 @dataclass
 class Run:
     seconds: float
@@ -119,6 +127,7 @@ def krylov(
         "reuse_preconditioner": 0,
         "warm_start": False,
         "fallback": False,
+        **(GCRODR_SETTINGS if name == "gcrodr" else {}),
         **extra,
     }
 
@@ -194,6 +203,8 @@ def petsc_python() -> tuple[str, dict] | None:
     paths = glob.glob("/usr/lib/petscdir/petsc*/*-real/lib/python3/dist-packages")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
+    if paths and "PETSC_DIR" not in env:  # Debian's alternatives link may be missing
+        env["PETSC_DIR"] = str(Path(paths[0]).parents[2])
     env["OMP_NUM_THREADS"] = "1"
     for python in filter(None, candidates):
         try:
@@ -296,6 +307,7 @@ def phases_table(family: str, n_systems: int, rtol: float, maxiter: int, pcs: li
     import surrogate.solvers.gcrodr as gcrodr_module
 
     totals: dict[str, float] = {}
+    calls: dict[str, int] = {}
 
     def timed(function, key):
         def wrapper(*args, **kwargs):
@@ -304,6 +316,7 @@ def phases_table(family: str, n_systems: int, rtol: float, maxiter: int, pcs: li
                 return function(*args, **kwargs)
             finally:
                 totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
+                calls[key] = calls.get(key, 0) + 1
 
         return wrapper
 
@@ -324,20 +337,23 @@ def phases_table(family: str, n_systems: int, rtol: float, maxiter: int, pcs: li
         cfg, problems, order, _ = load_problems(family, n_systems)
         warm_up(cfg, problems[0], pcs)
         print(f"\n### GCRO-DR(40,20)+greedy phases: {family}, {n_systems} systems, rtol {rtol:g}\n")
-        print("| preconditioner | ms per system | it/system | " + " | ".join(phases) + " |")
-        print("|---" * (len(phases) + 3) + "|")
+        print("| preconditioner | ms per system | it/system | recycle updates/system | "
+              + " | ".join(phases) + " |")  # fmt: skip
+        print("|---" * (len(phases) + 4) + "|")
+        update = "recycle update (harmonic Ritz, new U and C)"
         for pc in pcs:
             best: dict[str, float] | None = None
             for _ in range(3):
                 totals.clear()
+                calls.clear()
                 result = run(cfg, krylov("gcrodr", rtol, pc, maxiter=maxiter, omega=1.0, m=40, k=20),
                              problems, order)  # fmt: skip
                 if best is None or result.seconds < best["total"]:
                     best = {**totals, "total": result.seconds}
             ms = 1e3 / n_systems
             cells = " | ".join(f"{best.get(label, 0.0) * ms:.2f}" for label in phases)
-            print(f"| {pc} | {best['total'] * ms:.2f} | {result.iterations / n_systems:.1f} | {cells} |",
-                  flush=True)  # fmt: skip
+            print(f"| {pc} | {best['total'] * ms:.2f} | {result.iterations / n_systems:.1f} | "
+                  f"{calls.get(update, 0) / n_systems:.2f} | {cells} |", flush=True)  # fmt: skip
     finally:
         for label, (owner, name) in phases.items():
             original = originals[label]
@@ -458,7 +474,13 @@ def main() -> None:
     parser.add_argument(
         "--no-extras", action="store_true", help="skr table without warm-start and GCROT columns"
     )
+    parser.add_argument(
+        "--skip-update", type=float, help="GCRO-DR's solver.skip_update (default: conf's)"
+    )
     args = parser.parse_args()
+    if args.skip_update is not None:
+        GCRODR_SETTINGS["skip_update"] = args.skip_update
+    print(f"GCRO-DR skip_update = {GCRODR_SETTINGS['skip_update']:g}")
     with threadpool_limits(limits=1):
         if args.table == "skr":
             skr_table(

@@ -105,6 +105,7 @@ ACCEPTED: dict[tuple[str, ...], tuple[tuple[str, ...], str]] = {
     ("generate", "solver.ilu_drop_tol"): ((Z,), "drop nothing: exact ILU(0)"),
     ("generate", "solver.shift"): ((Z, H), "any beta >= 0 keeps the shifted operator SPD"),
     ("generate", "solver.shift_rebuild"): ((Z, H), "a new hierarchy always, or once a segment"),
+    ("generate", "solver.skip_update"): ((Z,), "GCRO-DR updates after every cycle that restarts"),
     ("generate", "sort.bin_size"): ((H,), "one bin: greedy over the whole split"),
     ("generate", "sort.greedy_max"): ((Z, H), "binned for every split, or greedy for every split"),
     ("train", "seed"): ((Z,), "any seed below 2^32"),

@@ -36,6 +36,7 @@ class ArnoldiCycle:
     y: np.ndarray
     steps: int
     residual_norm: float
+    history: np.ndarray  # the least-squares residual norm after each step, 1..steps
 
     @property
     def krylov(self) -> np.ndarray:
@@ -103,6 +104,7 @@ def arnoldi_cycle(
         y=y,
         steps=j,
         residual_norm=float(residual),
+        history=np.abs(g[1 : j + 1]),
     )
 
 

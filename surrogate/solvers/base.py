@@ -42,6 +42,8 @@ def same_matrix(matrix: sp.spmatrix, previous: sp.csr_matrix | None) -> bool:
     if previous is None or matrix.shape != previous.shape:
         return False
     current = sp.csr_matrix(matrix)
+    if current.nnz != previous.nnz or not np.array_equal(current.data[:64], previous.data[:64]):
+        return False  # a new matrix of a chain usually differs at once: no full comparison
     return (
         np.array_equal(current.indptr, previous.indptr)
         and np.array_equal(current.indices, previous.indices)

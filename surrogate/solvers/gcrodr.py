@@ -5,7 +5,8 @@ sequence of systems by "Sorting Krylov Recycling" (Wang et al., ICLR 2024). With
 Â = A M^{-1} (right preconditioning), the solver keeps U (k vectors) and C = Â U with
 orthonormal C. Each cycle runs m - k Arnoldi steps on (I - C C^T) Â, minimises the residual over
 span(U, V), and, unless it met the tolerance, replaces U by the harmonic Ritz vectors of the k
-smallest harmonic Ritz values. (A solve hands on the space of its last restart: updating it
+smallest harmonic Ritz values — except where the next cycle is predicted to be short
+(`skip_update`, `_steps_left`): there the update would cost more than the steps it saves. (A solve hands on the space of its last restart: updating it
 after the converging cycle, usually a short one, costs a full cycle-end and did not help the
 next systems — on 20 SKR-stencil Darcy systems, iterations per system 245.9 with it and 246.5
 without (no preconditioner), 30.1 and 27.2 (ILU(0)), 34.7 and 32.8 (SSOR).) For the next system, U is kept and C re-fitted to the new operator by a QR of Â_new U (the k
@@ -25,41 +26,72 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from omegaconf import DictConfig
 
+from surrogate.checks import require_float
 from surrogate.solvers.arnoldi import (
     ArnoldiCycle,
     arnoldi_cycle,
     kernels,
     preconditioned_operator,
 )
-from surrogate.solvers.base import SOLVERS, OperatorMemo, SolveResult, checked
+from surrogate.solvers.base import SOLVERS, OperatorMemo, SolveResult, Systems, checked
 from surrogate.solvers.krylov import RecyclingMethod
 from surrogate.solvers.preconditioners import Apply, apply_columns
+
+# G's R with a pivot below this (relative) is rank-deficient: the QZ algorithm instead.
+RANK_TOLERANCE = 1e-10
+# Two eigenvalues this close (relative) to conjugate are one complex pair.
+PAIR_TOLERANCE = 1e-8
+# A cycle after a skipped update that needs more than this times the predicted steps marks
+# the carried space stale: the next cycle that restarts updates it.
+PREDICTION_SLACK = 1.5
+# The prediction uses the rate of reduction over the last quarter of the cycle's steps (GMRES
+# converges superlinearly within a cycle: the mean rate would predict too many steps).
+RATE_WINDOW = 0.75
 
 
 def harmonic_ritz_vectors(g: np.ndarray, wtw: np.ndarray, k: int) -> np.ndarray:
     """Coefficients P (cols, k) of the harmonic Ritz vectors for the k smallest |θ|.
 
-    Solves G^T G z = θ G^T (W^T Ŵ) z, where operator(Ŵ) = W G, by the QZ algorithm. (The
-    same problem as a standard eigenproblem — (Q^T W^T Ŵ R^{-1}) x = x / θ from G = Q R — was
-    40 % cheaper but needed 3 % more iterations per system on 40 SKR-stencil Darcy systems, 243
-    against 235 without a preconditioner.) Complex pairs contribute their real and imaginary
-    parts, so P stays real and spans the same invariant space. Only the span matters, so P is returned orthonormalised: the real and
+    Solves G^T G z = θ G^T (W^T Ŵ) z, where operator(Ŵ) = W G. With G = Q R it is the standard
+    eigenproblem (Q^T W^T Ŵ R^{-1}) x = x / θ, z = R^{-1} x: LAPACK's dgeev on the 40 × 40
+    matrix of GCRO-DR(40, 20) instead of the QZ algorithm (dggev), which cost 1.0 of the 2.2
+    ms of each recycle update on the SKR-stencil Darcy systems (docs/benchmarks.md, issue 14).
+    QZ remains for a G that is (numerically) rank-deficient, where R has no inverse. Complex
+    pairs contribute their real and imaginary parts, so P stays real and spans the same
+    invariant space. Only the span matters, so P is returned orthonormalised: the real and
     imaginary parts of a nearly real eigenvector are nearly parallel and would make later
     triangular solves ill-conditioned.
     """
-    values, vectors = sla.eig(g.T @ g, g.T @ wtw, check_finite=False)
-    magnitude = np.where(np.isfinite(values), np.abs(values), np.inf)
+    q, r = np.linalg.qr(g)
+    pivots = np.abs(np.diag(r))
+    if pivots.min() > RANK_TOLERANCE * pivots.max():
+        reduced = sla.solve_triangular(r, (q.T @ wtw).T, trans="T", check_finite=False).T
+        inverse_values, vectors = np.linalg.eig(reduced)
+        magnitude = np.abs(inverse_values)  # |1/θ|: the largest are wanted
+        order = np.argsort(-magnitude, kind="stable")
+        values = inverse_values
+        vectors = sla.solve_triangular(r, vectors, check_finite=False)
+        usable = magnitude > 0.0
+    else:
+        values, vectors = sla.eig(g.T @ g, g.T @ wtw, check_finite=False)
+        magnitude = np.where(np.isfinite(values), np.abs(values), np.inf)
+        order = np.argsort(magnitude, kind="stable")
+        usable = np.isfinite(magnitude)
     columns: list[np.ndarray] = []
-    taken_pairs: set[complex] = set()
-    for index in np.argsort(magnitude, kind="stable"):
-        if len(columns) >= k or not np.isfinite(magnitude[index]):
+    taken_pairs: list[complex] = []
+    for index in order:
+        if len(columns) >= k or not usable[index]:
             break
         vector, value = vectors[:, index], values[index]
         if abs(value.imag) > 1e-14 * max(1.0, abs(value)):
-            if np.conj(value) in taken_pairs:
+            # QZ's two values of a pair (alpha / beta each) are conjugate only to rounding.
+            if any(
+                abs(np.conj(value) - taken) <= PAIR_TOLERANCE * abs(value) for taken in taken_pairs
+            ):
                 continue
-            taken_pairs.add(value)
+            taken_pairs.append(value)
             columns.append(vector.real)
             if len(columns) < k:
                 columns.append(vector.imag)
@@ -81,11 +113,29 @@ class RecycledSpace:
     images: np.ndarray | None = None
     overlap: np.ndarray | None = None
     memo: OperatorMemo = field(default_factory=OperatorMemo)
+    stale: bool = False  # a skipped update's prediction failed: update at the next chance
 
 
 @SOLVERS.register("gcrodr")
 class GCRODR(RecyclingMethod):
     """Solves a sequence of systems, carrying the recycled space U from one to the next."""
+
+    def __init__(self, m: int, k: int, rtol: float, maxiter: int, skip_update: float = 0.0) -> None:
+        super().__init__(m, k, rtol, maxiter)
+        self.skip_update = skip_update
+
+    @classmethod
+    def check_method(cls, cfg: DictConfig) -> None:
+        super().check_method(cfg)
+        if "skip_update" in cfg.solver:
+            require_float(cfg, "solver.skip_update", minimum=0.0, at_most=1.0)
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, systems: Systems) -> GCRODR:
+        # A config without the key (built by hand, not from conf/solver/gcrodr.yaml) runs the
+        # classical method: an update after every cycle that restarts.
+        skip = float(cfg.skip_update) if "skip_update" in cfg else 0.0
+        return cls(int(cfg.m), int(cfg.k), float(cfg.rtol), int(cfg.maxiter), skip)
 
     def new_state(self) -> RecycledSpace:
         return RecycledSpace()
@@ -113,6 +163,7 @@ class GCRODR(RecyclingMethod):
                 u, c, ctu = self._refit(matrix, precondition, state.recycled)
                 matvecs += len(u)
         state.images = None  # until this solve ends with a consistent (U, C)
+        predicted: float | None = None  # steps the next cycle needs, where an update was skipped
         while True:
             step = np.zeros_like(x)  # the correction in the preconditioned space, applied once
             while True:
@@ -131,8 +182,14 @@ class GCRODR(RecyclingMethod):
                     steps = min(self.m - len(u), self.maxiter - iterations)
                     cycle = arnoldi_cycle(operator, r, beta, steps, target, deflate=c)
                     step += -(cycle.coupling @ cycle.y) @ u + cycle.y @ cycle.krylov[: cycle.steps]
+                    if predicted is not None and cycle.steps > PREDICTION_SLACK * predicted:
+                        state.stale = True  # the skipped update was needed after all
+                    predicted = None
                     if cycle.residual_norm > target:  # another cycle follows: deflate better
-                        u, c, ctu = self._next_recycle(cycle, u, ctu)
+                        predicted = self._steps_left(cycle, beta, target, steps, state)
+                        if predicted is None:
+                            u, c, ctu = self._next_recycle(cycle, u, ctu)
+                            state.stale = False
                 r = r - (cycle.hessenberg @ cycle.y) @ cycle.krylov
                 iterations += cycle.steps
                 matvecs += cycle.steps
@@ -143,6 +200,28 @@ class GCRODR(RecyclingMethod):
                 break
         state.recycled, state.images, state.overlap = u, c, ctu
         return checked(matrix, rhs, x, iterations, matvecs, self.rtol)
+
+    def _steps_left(
+        self, cycle: ArnoldiCycle, beta: float, target: float, steps: int, state: RecycledSpace
+    ) -> float | None:
+        """The steps the next cycle needs at the rate of residual reduction of this cycle's last
+        quarter, where that is at most `skip_update` of a cycle and the update may be skipped
+        (None: update).
+
+        An update costs about as much as 13 ILU(0)-preconditioned steps on an 80² Darcy system
+        (docs/benchmarks.md, issue 14); after the last restart of a solve it buys only a few
+        of them, and the carried space, refreshed whenever a prediction fails (`stale`), stays
+        good for the next systems.
+        """
+        if self.skip_update <= 0.0 or state.stale or cycle.residual_norm <= 0.0:
+            return None
+        first = int(RATE_WINDOW * cycle.steps)
+        start = beta if first == 0 else float(cycle.history[first - 1])
+        rate = np.log(cycle.residual_norm / start) / (cycle.steps - first)
+        if not rate < 0.0:
+            return None
+        left = float(np.log(target / cycle.residual_norm) / rate)
+        return left if left <= self.skip_update * steps else None
 
     @staticmethod
     def _project(r: np.ndarray, u: np.ndarray, c: np.ndarray) -> np.ndarray:

@@ -60,15 +60,53 @@ def _u(index):
 
 
 @numba.njit(**_JIT)
-def diagonal_positions(indptr, indices):
-    """Index into `data` of each row's diagonal entry (-1 where absent)."""
+def canonical_rows(indptr, indices, data):
+    """A copy of CSR arrays with each row's columns sorted and duplicates summed, and the index
+    into the new `data` of each row's diagonal entry (-1 where absent).
+
+    Rows of a stencil hold a few entries, so an insertion sort per row in one pass is much
+    cheaper than scipy's sum_duplicates (sort, merge, prune: 0.5 ms on an 80² Darcy matrix,
+    more than the ILU(0) factorisation itself).
+    """
     n = len(indptr) - 1
-    positions = np.full(n, -1, dtype=np.int64)
+    out_indptr = np.zeros_like(indptr)
+    out_indices = np.empty_like(indices)
+    out_data = np.empty(len(indices), dtype=np.float64)
+    diagonal = np.full(n, -1, dtype=np.int64)
+    q = 0
     for i in range(n):
-        for p in range(_u(indptr[i]), _u(indptr[i + 1])):
-            if indices[p] == i:
-                positions[i] = p
-    return positions
+        start, first, last = q, indptr[i], indptr[i + 1]
+        descending = True  # as scipy leaves a stencil assembled from diagonals: just reverse it
+        for p in range(first + 1, last):
+            if indices[p] >= indices[p - 1]:
+                descending = False
+                break
+        if descending:
+            for p in range(first, last):
+                out_indices[start + last - 1 - p] = indices[p]
+                out_data[start + last - 1 - p] = data[p]
+            q += last - first
+        else:
+            for p in range(first, last):
+                column, value = indices[p], np.float64(data[p])
+                position = q
+                while position > start and out_indices[position - 1] > column:
+                    out_indices[position] = out_indices[position - 1]
+                    out_data[position] = out_data[position - 1]
+                    position -= 1
+                if position > start and out_indices[position - 1] == column:  # a duplicate
+                    for back in range(position, q):
+                        out_indices[back] = out_indices[back + 1]
+                        out_data[back] = out_data[back + 1]
+                    out_data[position - 1] += value
+                    continue
+                out_indices[position], out_data[position] = column, value
+                q += 1
+        for p in range(start, q):
+            if out_indices[p] == i:
+                diagonal[i] = p
+        out_indptr[i + 1] = q
+    return out_indptr, out_indices[:q], out_data[:q], diagonal
 
 
 @numba.njit(**_JIT)

@@ -38,11 +38,10 @@ class SparseRows:
     """A's CSR arrays with sorted indices and summed duplicates, and where each diagonal is."""
 
     def __init__(self, matrix: sp.spmatrix) -> None:
-        csr = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
-        csr.sum_duplicates()
-        csr.sort_indices()
-        self.indptr, self.indices, self.data = csr.indptr, csr.indices, csr.data
-        self.diagonal = kernels.diagonal_positions(self.indptr, self.indices)
+        csr = sp.csr_matrix(matrix)
+        self.indptr, self.indices, self.data, self.diagonal = kernels.canonical_rows(
+            csr.indptr, csr.indices, csr.data
+        )
 
 
 class Identity:

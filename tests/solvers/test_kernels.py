@@ -34,6 +34,38 @@ def test_csr_product_matches_scipy_with_unsorted_indices():
                                rtol=1e-13, atol=1e-13)  # fmt: skip
 
 
+def test_canonical_rows_sort_each_row_sum_duplicates_and_find_the_diagonal():
+    rng = np.random.default_rng(2)
+    rows, columns = rng.integers(0, 30, 300), rng.integers(0, 30, 300)
+    order = np.argsort(rows, kind="stable")  # grouped by row, columns in random order
+    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=30))]
+    values = rng.standard_normal(300)
+    raw = sp.csr_matrix((values[order], columns[order], indptr), shape=(30, 30))
+    reference = sp.csr_matrix(raw, copy=True)
+    reference.sum_duplicates()
+    indptr, indices, data, diagonal = kernels.canonical_rows(raw.indptr, raw.indices, raw.data)
+    np.testing.assert_array_equal(indptr, reference.indptr)
+    np.testing.assert_array_equal(indices, reference.indices)
+    np.testing.assert_allclose(data, reference.data, rtol=1e-14)
+    for i in range(30):
+        row = indices[indptr[i] : indptr[i + 1]]
+        assert diagonal[i] == (indptr[i] + np.flatnonzero(row == i)[0] if i in row else -1)
+    # Rows in descending order (scipy's assembly from diagonals) are reversed, not sorted.
+    stencil = nonsymmetric()
+    reversed_rows = np.concatenate(
+        [np.arange(stencil.indptr[i + 1] - 1, stencil.indptr[i] - 1, -1) for i in range(100)]
+    )
+    backwards = sp.csr_matrix(
+        (stencil.data[reversed_rows], stencil.indices[reversed_rows], stencil.indptr), stencil.shape
+    )
+    indptr, indices, data, diagonal = kernels.canonical_rows(
+        backwards.indptr, backwards.indices, backwards.data
+    )
+    np.testing.assert_array_equal(indices, stencil.indices)
+    np.testing.assert_array_equal(data, stencil.data)
+    np.testing.assert_array_equal(indices[diagonal], np.arange(100))
+
+
 @pytest.mark.parametrize("omega", [1.0, 1.6])
 def test_sor_and_ssor_sweeps_solve_their_triangular_systems(omega):
     matrix = nonsymmetric()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -10,9 +12,9 @@ from omegaconf import OmegaConf
 
 from surrogate.pdes.base import systems_of
 from surrogate.pdes.darcy import Darcy
-from surrogate.solvers import SOLVERS, Systems, build_solver
+from surrogate.solvers import SOLVERS, Systems, build_solver, gcrodr
 from surrogate.solvers.chain import ChainSolver
-from surrogate.solvers.gcrodr import GCRODR
+from surrogate.solvers.gcrodr import GCRODR, harmonic_ritz_vectors
 from surrogate.solvers.gmres import GMRES
 from surrogate.solvers.krylov import KrylovMethod
 from surrogate.solvers.preconditioners import build_preconditioner
@@ -60,35 +62,37 @@ def solver_cfg(name: str, **overrides):
 
 
 CASES = [
-    ("gmres", "none"),
-    ("gmres", "jacobi"),
-    ("gmres", "sor"),
-    ("gmres", "ssor"),
-    ("gmres", "ilu"),
-    ("gmres", "amg"),
-    ("gcrodr", "none"),
-    ("gcrodr", "sor"),
-    ("gcrodr", "ilu"),
-    ("gcrodr", "shifted_amg"),
-    ("gcrotmk", "jacobi"),
-    ("cg", "none"),
-    ("cg", "ssor"),
-    ("cg", "amg"),
-    ("cg", "shifted_amg"),
+    ("gmres", "none", {}),
+    ("gmres", "jacobi", {}),
+    ("gmres", "sor", {}),
+    ("gmres", "ssor", {}),
+    ("gmres", "ilu", {}),
+    ("gmres", "amg", {}),
+    ("gcrodr", "none", {}),
+    ("gcrodr", "sor", {}),
+    ("gcrodr", "ilu", {}),
+    ("gcrodr", "jacobi", {"skip_update": 0.35}),  # conf/solver/gcrodr.yaml's default
+    ("gcrodr", "ilu", {"skip_update": 1.0}),  # skip wherever the next cycle is predicted to end
+    ("gcrodr", "shifted_amg", {}),
+    ("gcrotmk", "jacobi", {}),
+    ("cg", "none", {}),
+    ("cg", "ssor", {}),
+    ("cg", "amg", {}),
+    ("cg", "shifted_amg", {}),
 ]
 # Every registered Krylov method is covered, one added later (in its own file) included.
 CASES += [
-    (name, "none")
+    (name, "none", {})
     for name, method in SOLVERS.items()
     if issubclass(method, KrylovMethod) and name not in {case[0] for case in CASES}
 ]
 
 
-@pytest.mark.parametrize(("method", "preconditioner"), CASES)
-def test_chain_of_systems_matches_direct_solves(method, preconditioner):
+@pytest.mark.parametrize(("method", "preconditioner", "options"), CASES)
+def test_chain_of_systems_matches_direct_solves(method, preconditioner, options):
     omega = 1.4 if preconditioner in ("sor", "ssor") else 1.0
     chain = ChainSolver(
-        solver_cfg(method, preconditioner=preconditioner, omega=omega),
+        solver_cfg(method, preconditioner=preconditioner, omega=omega, **options),
         systems=SPD_2D,
         rng=np.random.default_rng(0),
         chain_length=3,
@@ -141,6 +145,63 @@ def test_recycled_space_satisfies_its_invariants():
     np.testing.assert_allclose(c @ c.T, np.eye(len(c)), atol=1e-10)
     au = np.stack([sequence[1].matrix @ apply(v) for v in u])
     np.testing.assert_allclose(au, c, atol=1e-8 * np.abs(c).max())
+
+
+def test_harmonic_ritz_vectors_span_what_the_qz_algorithm_finds(monkeypatch):
+    """The standard eigenproblem (the default) and QZ give the same span; a rank-deficient G
+    (no R^{-1}) goes to QZ and still yields k orthonormal real vectors."""
+    rng = np.random.default_rng(3)
+    g = np.triu(rng.standard_normal((13, 12)), -1)
+    wtw = np.eye(13, 12) + 0.1 * rng.standard_normal((13, 12))
+    values = np.linalg.eigvals(np.linalg.solve(g.T @ wtw, g.T @ g))
+    magnitudes = np.sort(np.abs(values))
+    k = next(i for i in range(3, 10) if magnitudes[i] > 1.05 * magnitudes[i - 1])  # a clear gap
+    standard = harmonic_ritz_vectors(g, wtw, k)
+    monkeypatch.setattr(gcrodr, "RANK_TOLERANCE", np.inf)  # QZ only
+    qz = harmonic_ritz_vectors(g, wtw, k)
+    np.testing.assert_allclose(standard @ standard.T, qz @ qz.T, atol=1e-8)
+    monkeypatch.undo()
+    deficient = g.copy()
+    deficient[:, 5] = deficient[:, 4]
+    p = harmonic_ritz_vectors(deficient, wtw, k)
+    assert p.shape == (12, k) and np.isfinite(p).all()
+    np.testing.assert_allclose(p.T @ p, np.eye(k), atol=1e-12)
+
+
+def test_skipping_updates_predicted_useless_keeps_every_solve_exact(monkeypatch):
+    """skip_update: fewer recycle updates on a chain, each solve still to rtol; a skip is
+    allowed only where the next cycle is predicted short, and never while the space is stale."""
+    sequence = systems(6)
+    apply = build_preconditioner("jacobi", sequence[0].matrix)
+    updates = {"count": 0}
+    original = GCRODR._next_recycle
+
+    def counted(self, *args):
+        updates["count"] += 1
+        return original(self, *args)
+
+    monkeypatch.setattr(GCRODR, "_next_recycle", counted)
+    counts = []
+    for skip in (0.0, 1.0):
+        recycler, updates["count"] = GCRODR(m=20, k=5, rtol=1e-9, maxiter=5000, skip_update=skip), 0
+        space = recycler.new_state()
+        for problem in sequence:
+            x0 = np.zeros_like(problem.rhs)
+            result = recycler.solve(problem.matrix, problem.rhs, x0, apply, space)
+            assert result.converged and result.residual <= 1e-9
+        counts.append(updates["count"])
+    assert counts[1] < counts[0]
+    # Beta 1, a tenfold cut every 5 steps to 1e-4 after 20: 10 more steps to 1e-6 at that rate.
+    history = 10.0 ** (-np.arange(1, 21) / 5)
+    cycle = SimpleNamespace(residual_norm=history[-1], steps=20, history=history)
+    space = GCRODR(m=40, k=20, rtol=1e-6, maxiter=100).new_state()
+    lenient = GCRODR(m=40, k=20, rtol=1e-6, maxiter=100, skip_update=0.6)  # up to 12 steps
+    assert lenient._steps_left(cycle, 1.0, 1e-6, 20, space) == pytest.approx(10.0)
+    assert (
+        GCRODR(40, 20, 1e-6, 100, skip_update=0.35)._steps_left(cycle, 1.0, 1e-6, 20, space) is None
+    )
+    space.stale = True
+    assert lenient._steps_left(cycle, 1.0, 1e-6, 20, space) is None
 
 
 def test_warm_start_from_the_previous_solution_saves_iterations():
