@@ -5,11 +5,14 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from surrogate.cli.config_errors import composed, composition_errors_as_one_line
@@ -39,6 +42,7 @@ def stage_app(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Calla
                     raise
                 logging.getLogger("surrogate").debug("user error", exc_info=True)
                 print(f"error: {error}", file=sys.stderr, flush=True)
+                remove_refused_run_dir(Path(cfg.paths.output_root))
                 sys.exit(error.exit_code)
 
         @functools.wraps(stage)
@@ -49,3 +53,24 @@ def stage_app(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Calla
         return main
 
     return decorate
+
+
+def remove_refused_run_dir(output_root: Path) -> None:
+    """Delete the run directory Hydra made for a command refused before it wrote anything (only
+    Hydra's own `.hydra/` and the log are in it), and the folders above it up to `output_root`
+    that are left empty: a refused command leaves nothing behind. A run directory holding
+    anything else (checkpoints, a resumed run's files) is kept."""
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir).resolve()
+    if not run_dir.is_dir() or any(
+        entry.name != hydra_config.output_subdir and entry.suffix != ".log"
+        for entry in run_dir.iterdir()
+    ):
+        return
+    logging.shutdown()  # the log file's handler lets go of it
+    shutil.rmtree(run_dir, ignore_errors=True)
+    root = output_root.resolve()
+    for folder in run_dir.parents:
+        if (folder != root and root not in folder.parents) or any(folder.iterdir()):
+            break
+        folder.rmdir()

@@ -96,6 +96,7 @@ def test_bad_configuration_is_one_line_with_the_choices_before_any_work(tmp_path
     assert result.returncode == 2
     assert one_error_line(result).startswith(message)
     assert not (tmp_path / "data").exists()
+    assert not (tmp_path / "outputs").exists(), "a refused command left its run directory"
 
 
 # 2. Data: damaged, outdated or unfitting files are refused, and left as they are.
