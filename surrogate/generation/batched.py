@@ -15,7 +15,7 @@ numpy backend computes in float64 only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
@@ -72,7 +72,7 @@ def torch_device(name: str) -> torch.device:
 
 
 def solve_chain_batched(
-    cfg: DictConfig, split: str, segments: list[list[int]]
+    cfg: DictConfig, split: str, segments: Iterable[list[int]]
 ) -> Iterator[SolvedSample]:
     """The samples of a chain's segments, batch_size at a time, in order; torch uses
     `blas_threads` threads meanwhile (as the numpy backend's BLAS does)."""
