@@ -6,13 +6,15 @@ sequence of systems by "Sorting Krylov Recycling" (Wang et al., ICLR 2024). With
 orthonormal C. Each cycle runs m - k Arnoldi steps on (I - C C^T) Â, minimises the residual over
 span(U, V), and, unless it met the tolerance, replaces U by the harmonic Ritz vectors of the k
 smallest harmonic Ritz values — except where the next cycle is predicted to be short
-(`skip_update`, `_steps_left`): there the update would cost more than the steps it saves. (A solve hands on the space of its last restart: updating it
-after the converging cycle, usually a short one, costs a full cycle-end and did not help the
-next systems — on 20 SKR-stencil Darcy systems, iterations per system 245.9 with it and 246.5
-without (no preconditioner), 30.1 and 27.2 (ILU(0)), 34.7 and 32.8 (SSOR).) For the next system, U is kept and C re-fitted to the new operator by a QR of Â_new U (the k
-preconditioner applications done as one block sweep); when the operator is unchanged (the same
-matrix and preconditioner: implicit time steps, many right-hand sides) C = Â U still holds and
-is kept as is, with no matrix-vector products and no QR.
+(`skip_update`, `_steps_left`): there the update would cost more than the steps it saves. (A
+solve hands on the space of its last restart: updating it after the converging cycle, usually
+a short one, costs a full cycle-end and did not help the next systems — on 20 SKR-stencil
+Darcy systems, iterations per system 245.9 with it and 246.5 without (no preconditioner), 30.1
+and 27.2 (ILU(0)), 34.7 and 32.8 (SSOR).) For the next system, U is kept and C re-fitted to
+the new operator by a QR of Â_new U (the k preconditioner applications done as one block
+sweep); when the operator is unchanged (the same matrix and preconditioner: implicit time
+steps, many right-hand sides) C = Â U still holds and is kept as is, with no matrix-vector
+products and no QR.
 
 Per cycle the work on vectors of length n is three matrix products — V^T U for the harmonic
 Ritz problem, the new U and the new C — with everything else on small matrices: C^T U is
