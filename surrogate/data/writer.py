@@ -7,9 +7,8 @@ Samples are buffered between flushes and written in blocks: the fields of consec
 in one write each (staged as float32 rows of preallocated blocks, written from there without
 another copy when they arrived in index order), the per-sample statistics (kept in memory for
 the whole split: a few bytes per sample) as one slice per dataset, instead of nine small
-writes per sample. Every byte
-lands where a sample-by-sample writer puts it (the layout is fixed at creation), so the file
-does not depend on how the writes were grouped.
+writes per sample. Every byte lands where a sample-by-sample writer puts it (the layout is
+fixed at creation), so the file does not depend on how the writes were grouped.
 Only when every sample is written is `complete` set, the file flushed, synced to disk and renamed
 to `<split>.h5`: a file under the final name is always complete. Fields carry Fletcher-32
 checksums, so a damaged file fails to read instead of giving wrong numbers.
