@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 from hydra import compose, initialize_config_dir
@@ -51,9 +52,10 @@ def krylov(name: str, rtol: float, preconditioner: str, maxiter: int, **extra) -
 
 
 def strategies(
-    rtol: float, maxiter: int, shift: float, m: int, k: int, spd: bool
+    rtol: float, maxiter: int, shift: float, m: int, k: int, spd: bool, skip_update: float
 ) -> dict[str, dict]:
     shifted = {"shift": shift, "m": m}
+    recycled = {**shifted, "k": k, "skip_update": skip_update}
     table = {
         "direct (SuperLU, fresh per system)": {
             "name": "direct",
@@ -66,10 +68,10 @@ def strategies(
             "gmres", rtol, "shifted_amg", maxiter, shift_rebuild=0.0, **shifted
         ),
         f"shifted AMG-GCRO-DR({m},{k}) + sort (fresh hierarchy)": krylov(
-            "gcrodr", rtol, "shifted_amg", maxiter, k=k, shift_rebuild=0.0, **shifted
+            "gcrodr", rtol, "shifted_amg", maxiter, shift_rebuild=0.0, **recycled
         ),
         f"shifted AMG-GCRO-DR({m},{k}) + sort (hierarchy reused)": krylov(
-            "gcrodr", rtol, "shifted_amg", maxiter, k=k, **shifted
+            "gcrodr", rtol, "shifted_amg", maxiter, **recycled
         ),
         "auto (sorted)": {"name": "auto", "rtol": rtol},
     }
@@ -153,6 +155,12 @@ def main() -> None:
     parser.add_argument("--shift", type=float, default=1.0, help="solver.shift (beta)")
     parser.add_argument("--m", type=int, default=40, help="shifted: vectors per cycle")
     parser.add_argument("--k", type=int, default=20, help="shifted GCRO-DR: recycled vectors")
+    parser.add_argument(
+        "--skip-update",
+        type=float,
+        default=OmegaConf.load(Path(config_dir()) / "solver" / "gcrodr.yaml").skip_update,
+        help="GCRO-DR's solver.skip_update (default: conf/solver/gcrodr.yaml's)",
+    )
     parser.add_argument("--only", nargs="*", help="strategies whose label contains one of these")
     parser.add_argument("--pde", nargs="*", default=[], help="further pde.* overrides")
     args = parser.parse_args()
@@ -163,7 +171,9 @@ def main() -> None:
     problems = [pde.problem(sample_rng(0, "train", i)) for i in range(args.systems)]
     assembly = time.perf_counter() - start
     order = greedy_order(np.stack([p.features for p in problems]).astype(np.float32))
-    table = strategies(args.rtol, args.maxiter, args.shift, args.m, args.k, pde.spd)
+    table = strategies(
+        args.rtol, args.maxiter, args.shift, args.m, args.k, pde.spd, args.skip_update
+    )
     if args.only:
         table = {k: v for k, v in table.items() if any(word in k for word in args.only)}
     auto = concrete_solver(OmegaConf.create({"name": "auto", "rtol": args.rtol}), systems)
@@ -171,7 +181,8 @@ def main() -> None:
     print(
         f"\n### {args.family} {args.resolution}^{systems.dims} ({problems[0].rhs.size} unknowns), "
         f"{args.systems} systems (direct SuperLU: first {args.direct_systems} of the chain), "
-        f"rtol {args.rtol:g}, maxiter {args.maxiter}, shift {args.shift:g}, one core; "
+        f"rtol {args.rtol:g}, maxiter {args.maxiter}, shift {args.shift:g}, "
+        f"skip_update {args.skip_update:g}, one core; "
         f"assembly {assembly / args.systems:.2f} s/system"
         + ("" if ks[0] is None else f"; k in [{min(ks):.2f}, {max(ks):.2f}]")
         + f"; auto = {auto.name}/{auto.get('preconditioner', auto.get('backend'))}\n"

@@ -173,6 +173,9 @@ class Pardiso:
         self.upper = UpperTriangle()
 
     def __call__(self, matrix: sp.spmatrix, rhs: np.ndarray) -> np.ndarray:
+        # MKL reads and writes the right-hand side as contiguous float64 with no check of its
+        # own (pypardiso's checks are bypassed here): anything else would corrupt memory.
+        rhs = np.ascontiguousarray(rhs, dtype=np.float64)
         if self.spd:
             data, pattern = self.upper.parts(matrix)
         else:

@@ -122,6 +122,19 @@ def test_pardiso_keeps_only_what_cannot_change_a_value(spd):
     assert not solver.solver.pt.any() and solver.pattern is None
 
 
+@needs_pardiso
+@pytest.mark.parametrize("spd", [True, False])
+def test_pardiso_takes_any_numeric_right_hand_side(spd):
+    """MKL writes the solution into the right-hand side's buffer as float64: an integer or
+    strided one (scipy's LinearOperator probes with int8 zeros) is converted, not overrun."""
+    solver = Pardiso(spd)
+    matrix, rhs = next(systems([1], spd))
+    expected = solver(matrix, rhs)
+    np.testing.assert_allclose(solver(matrix, np.repeat(rhs, 2)[::2]), expected, rtol=1e-12)
+    assert not solver(matrix, np.zeros(rhs.size, dtype=np.int8)).any()
+    solver.close()
+
+
 def test_upper_triangle_equals_scipy_triu():
     upper = UpperTriangle()
     canonical = [matrix for matrix, _ in systems([1, 2], n=7)]
