@@ -71,6 +71,13 @@ def _figure_section(run_dir: Path, figures: Sequence[Path]) -> Section:
     return Section("Figures", body)
 
 
+def weights_description(averaged_decay: float | None) -> str:
+    """Which weights a checkpoint holds: those training ended with, or their average."""
+    if averaged_decay is None:
+        return "as training ended"
+    return f"exponential moving average of training's (ema.decay={averaged_decay:g})"
+
+
 def write_report(
     run_dir: Path,
     metrics: dict[str, Any],
@@ -84,6 +91,7 @@ def write_report(
         f"# Evaluation of {metrics['model']} on the {metrics['split']} split",
         "",
         f"- checkpoint: `{metrics['checkpoint']}` ({metrics['parameters']} parameters)",
+        f"- weights: {metrics['weights']}",
         f"- dataset: `{metrics['dataset']}`",
         f"- resolution: {resolution} (trained on {trained}"
         + ("; zero-shot on a resolution it was not trained on)" if resolution != trained else ")"),

@@ -28,7 +28,12 @@ from surrogate.data.reader import SplitInfo, read_grid, read_solver_stats
 from surrogate.errors import UserError
 from surrogate.evaluation.metrics import LABELS, distribution, per_sample_metrics
 from surrogate.evaluation.outputs import device_timed, write_outputs
-from surrogate.evaluation.report import Section, format_value, markdown_table
+from surrogate.evaluation.report import (
+    Section,
+    format_value,
+    markdown_table,
+    weights_description,
+)
 from surrogate.training.losses import relative_l2
 from surrogate.training.module import OperatorModule
 
@@ -362,6 +367,7 @@ def _run_facts(
         "checkpoint": str(ckpt),
         "model": str(module.hparams.model["name"]),
         "parameters": sum(p.numel() for p in module.model.parameters()),
+        "weights": weights_description(module.averaged_decay),
         "device": device.type,
         "figures": [path.relative_to(run_dir).as_posix() for path in figures],
     }

@@ -31,7 +31,7 @@ from surrogate.data.reader import (
 from surrogate.errors import UserError
 from surrogate.evaluation.metrics import LABELS, distribution, per_sample_metrics
 from surrogate.evaluation.outputs import device_timed, write_outputs
-from surrogate.evaluation.report import Section
+from surrogate.evaluation.report import Section, weights_description
 from surrogate.models import resolution_dependent
 from surrogate.training.losses import relative_l2
 from surrogate.training.module import OperatorModule
@@ -228,6 +228,7 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, run_dir: Path) -> dict[str,
         "checkpoint": str(ckpt),
         "model": str(module.hparams.model["name"]),
         "parameters": sum(p.numel() for p in module.model.parameters()),
+        "weights": weights_description(module.averaged_decay),
         "device": device.type,
         "frmse_bands": {
             "low": [0, int(cfg.spectral.low)],

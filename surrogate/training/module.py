@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from surrogate.loading.normalizer import ChannelNormalizer
 from surrogate.models import build_model
+from surrogate.training.ema import CHECKPOINT_KEY as EMA_KEY
 from surrogate.training.losses import LOSSES, relative_l2
 from surrogate.training.optim import OPTIMISERS, SCHEDULERS
 
@@ -37,6 +38,7 @@ class OperatorModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.averaged_decay: float | None = None  # `ema.decay` of a loaded averaged checkpoint
         in_channels, out_channels = len(data["input_names"]), len(data["output_names"])
         spatial = tuple(data["spatial_shape"])
         self.temporal = temporal
@@ -76,6 +78,12 @@ class OperatorModule(L.LightningModule):
             mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[mean.dim() - 2]
             mean = F.interpolate(mean, size=shape, mode=mode, align_corners=True)
         return mean
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Note whether the loaded weights are an average of training's (`ema.decay`), which
+        eval's metrics and report then say."""
+        saved = checkpoint.get(EMA_KEY)
+        self.averaged_decay = None if saved is None else float(saved["decay"])
 
     def forward(self, x: torch.Tensor, states: torch.Tensor | None = None) -> torch.Tensor:
         """Physical inputs to physical outputs; on trajectories, also the window of states

@@ -48,6 +48,7 @@ def test_zero_shot_super_resolution_reports_both_resolutions(darcy):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["resolution"] == [24, 24] and metrics["trained_resolution"] == [16, 16]
     assert metrics["n_samples"] == 4 and 0 < metrics["rel_l2"] < 10
+    assert metrics["weights"] == "as training ended"  # no `ema.decay`: the final weights
     assert metrics["frmse_high"] is None  # 24 points: shells 0..11, none in [12, ...)
     assert metrics["per_sample"]["rel_h1"]["max"] >= metrics["rel_h1"]
     header = (out / "per_sample.csv").read_text().splitlines()[0].split(",")

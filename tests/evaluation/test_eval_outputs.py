@@ -9,7 +9,7 @@ from PIL import Image
 from surrogate.errors import UserError
 from surrogate.evaluation.compare import find_runs, is_comparison
 from surrogate.evaluation.figures import plot_fields, plot_histogram
-from surrogate.evaluation.report import Section, write_report
+from surrogate.evaluation.report import Section, weights_description, write_report
 
 
 @pytest.mark.parametrize("shape", [(12,), (10, 8), (6, 5, 4)])
@@ -36,6 +36,7 @@ def test_report_has_the_metric_table_speed_figures_and_extra_sections(tmp_path):
         "split": "test",
         "checkpoint": "run/checkpoints/last.ckpt",
         "parameters": 123,
+        "weights": weights_description(0.99),
         "dataset": "data/fine/test.h5",
         "resolution": [24, 24],
         "trained_resolution": [16, 16],
@@ -54,6 +55,7 @@ def test_report_has_the_metric_table_speed_figures_and_extra_sections(tmp_path):
     assert "| speed-up over the solver | 100 |" in text
     assert "![sample_3](figures/sample_3.png)" in text
     assert "24×24 (trained on 16×16; zero-shot" in text
+    assert "- weights: exponential moving average of training's (ema.decay=0.99)" in text
     assert text.index("## Figures") < text.index("## Rollout\n\nlater")
 
 

@@ -119,6 +119,7 @@ def test_training_with_ema_checkpoints_the_average_and_resumes_as_one_run(tiny_d
     assert any(not torch.equal(averaged_state[k], training[k]) for k in training)
     # eval loads the average; resuming from the first epoch's checkpoint gives the same run
     module = load_checkpoint(Path(whole["last_checkpoint"]))
+    assert module.averaged_decay == saved["ema"]["decay"]  # what eval's report says
     for name, value in module.model.state_dict().items():
         torch.testing.assert_close(value, averaged_state[name], rtol=0, atol=0)
     # the last validation scored the average
