@@ -32,6 +32,8 @@ CASES = {
     "darcy3d 96 cg amg": ["pde=darcy3d", "pde.resolution=96", "solver=cg", "solver.preconditioner=amg"],
     "navier_stokes 1024": ["pde=navier_stokes", "pde.resolution=1024", "pde.time_steps=2", "pde.record_dt=0.001"],
     "heat_transient 512 cg amg": ["pde=heat_transient", "pde.resolution=512", "pde.time_steps=2", "pde.substeps=1", "solver=cg", "solver.preconditioner=amg"],
+    "darcy 256 direct pardiso (n=600: the writer's staging)": ["pde=darcy", "pde.resolution=256", "solver.backend=pardiso", "n_train=600"],
+    "darcy 256 greedy sort (n=600)": ["pde=darcy", "pde.resolution=256", "n_train=600", "sort=greedy", "measure_sort_only=true"],
     "darcy 128 greedy sort (n=3000)": ["pde=darcy", "pde.resolution=128", "sort=greedy", "n_train=3000", "n_test=0", "measure_sort_only=true"],
 }  # fmt: skip
 

@@ -4,8 +4,8 @@ A run that cannot fit should say so in one line at once, not fail hours later (o
 the kernel's OOM killer, which prints nothing). The largest objects are estimated from the
 config: per solver process the matrix and its assembly, the direct factors or the Krylov vectors
 and the preconditioner, one sample's fields; in the main process the sort's features and HDF5's
-buffers for one chunk, and the samples in flight from the workers; on disk the split files,
-whose space is allocated when they are created.
+buffers for one chunk, the writer's staging blocks and the samples in flight from the workers;
+on disk the split files, whose space is allocated when they are created.
 
 The constants (bytes per non-zero, the fill of the factors as a function of the unknowns N)
 were fitted to measured peak memory and to SuperLU's and PARDISO's own factor sizes on the
@@ -39,8 +39,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from surrogate.checks import require_int
 from surrogate.data.schema import SOLVER_STATS, SPLITS, split_filename
+from surrogate.data.writer import BUFFER_BYTES
 from surrogate.errors import UserError
 from surrogate.memory import SAFETY, available_memory, size_text
+from surrogate.solvers.sorting import BLOCK_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -229,14 +231,21 @@ def direct_factor_bytes(solver: DictConfig, sizes: Sizes) -> tuple[str, float]:
 
 
 def memory_of_sort(cfg: DictConfig, sizes: Sizes, largest_split: int) -> dict[str, float]:
-    """The main process while it orders a split: the features of every sample (greedy) or their
-    projections and the projection matrix (binned), and one sample's problem."""
+    """The main process while it orders a split: the features of every sample (greedy; and the
+    rows gathered when a step is computed directly, measured at up to half of them more) with
+    the blocks of its distance matrix (the float64 block, its argpartition's int64 indices, the
+    float32 product), or their projections and the projection matrix (binned), and one
+    sample's problem."""
     sort = str(cfg.sort.name)
     if sort == "none":
         return {}
     features = sizes.inputs * sizes.points  # the sort compares the parameter fields
     if sort == "greedy":
-        parts = {"sort features": largest_split * features * 4.0}
+        block = min(float(BLOCK_BYTES), 8.0 * largest_split**2)
+        parts = {
+            "sort features": 1.5 * largest_split * features * 4.0,
+            "sort distance blocks": 2.5 * block,
+        }
     else:
         parts = {"sort projections": (largest_split + features) * int(cfg.sort.dims) * 4.0}
     parts["one sample's problem"] = sizes.fields_bytes + (
@@ -245,10 +254,16 @@ def memory_of_sort(cfg: DictConfig, sizes: Sizes, largest_split: int) -> dict[st
     return parts
 
 
-def memory_of_writer(sizes: Sizes, workers: int) -> dict[str, float]:
-    """The main process while it writes: HDF5's buffers, the samples in flight from workers."""
+def memory_of_writer(sizes: Sizes, workers: int, largest_split: int) -> dict[str, float]:
+    """The main process while it writes: HDF5's buffers, the writer's staging blocks (fields
+    buffered between flushes, up to `BUFFER_BYTES`, and a field's block gathered into index
+    order when samples arrive out of it, sorted or from workers), the samples in flight."""
     chunk = max(sizes.inputs, sizes.outputs) * sizes.points * 4
-    parts = {"HDF5 chunk buffers": 3.0 * chunk}  # fill value, checksum filter, write
+    rows = min(largest_split, max(1, BUFFER_BYTES // max(1, sizes.sample_bytes)))
+    parts = {
+        "HDF5 chunk buffers": 3.0 * chunk,  # fill value, checksum filter, write
+        "writer staging blocks": 2.0 * rows * sizes.sample_bytes,
+    }
     if workers > 1:
         parts["samples in flight"] = 4.0 * workers * sizes.sample_bytes
     return parts
@@ -329,7 +344,7 @@ def memory_needed(
         f"{name} x {workers}" if workers > 1 else name: size * workers
         for name, size in per_solver.items()
     }
-    solving |= memory_of_writer(sizes, workers)
+    solving |= memory_of_writer(sizes, workers, largest_split)
     if workers > 1:
         solving["worker processes"] = (workers - 1) * PROCESS_BYTES
     sorting = memory_of_sort(cfg, sizes, largest_split)

@@ -91,7 +91,7 @@ class GreedyOrder(Sort):
         matrix = np.empty((n, width), dtype=np.float32)
         for index in range(n):
             matrix[index] = features(index)
-        return greedy_order(matrix)
+        return greedy_order(matrix, overwrite=True)
 
 
 def _check_binned(cfg: DictConfig) -> None:

@@ -75,13 +75,22 @@ def tmp_path_of(cfg) -> Path:
 
 
 def test_workers_multiply_the_solver_memory_up_to_the_number_of_samples(make_cfg):
-    def needed(*overrides: str) -> float:
+    def parts(*overrides: str) -> dict[str, float]:
         cfg = make_cfg("generate", "pde.resolution=200", "n_test=0", *overrides)
-        return sum(memory_needed(cfg, cfg.solver, Sizes.of(cfg, build_pde(cfg.pde))).values())
+        return memory_needed(cfg, cfg.solver, Sizes.of(cfg, build_pde(cfg.pde)))
+
+    def needed(*overrides: str) -> float:  # the writer's staging is the main process's alone
+        return sum(v for k, v in parts(*overrides).items() if k != "writer staging blocks")
 
     one, four = needed("n_train=100", "workers=1"), needed("n_train=100", "workers=4")
     assert 3.9 * one < four - 3 * resources.PROCESS_BYTES < 4.2 * one
     assert needed("n_train=2", "workers=1000000") == needed("n_train=2", "workers=2")
+    # staged fields: every sample of a small split (2 float32 fields of 200^2), at most the
+    # writer's buffer of a large one; twice, for a block gathered into index order
+    sample = 2 * 200**2 * 4
+    assert parts("n_train=100", "workers=1")["writer staging blocks"] == 2 * 100 * sample
+    rows = resources.BUFFER_BYTES // sample
+    assert parts("n_train=5000", "workers=2")["writer staging blocks"] == 2 * rows * sample
 
 
 def test_a_dataset_larger_than_the_free_disk_is_refused_before_any_file(make_cfg, monkeypatch):

@@ -146,3 +146,7 @@ def test_greedy_is_exact_on_features_with_a_large_common_part():
     features = np.hstack([0.3 * rng.standard_normal((200, 800)), k]).astype(np.float32)
     exact = naive_greedy(features.astype(np.float64))
     np.testing.assert_array_equal(greedy_order(features), exact)
+    # centred in place (the sort's own matrix, one copy fewer): the same chain
+    scratch = features.copy()
+    np.testing.assert_array_equal(greedy_order(scratch, overwrite=True), exact)
+    assert not np.array_equal(scratch, features)  # it was the working array
