@@ -42,6 +42,7 @@ from surrogate.data.schema import SOLVER_STATS, SPLITS, split_filename
 from surrogate.data.writer import BUFFER_BYTES
 from surrogate.errors import UserError
 from surrogate.memory import SAFETY, available_memory, size_text
+from surrogate.solvers.base import Systems
 from surrogate.solvers.sorting import BLOCK_BYTES
 
 log = logging.getLogger(__name__)
@@ -75,10 +76,12 @@ class Sizes:
     linear: bool  # whether samples are computed by linear solves
     spd: bool
     random_modes: int  # modes per axis of random fields finer than the grid (0: none are)
+    systems: Systems  # what the solver (and so `sort=auto`) is told of the family
 
     @classmethod
     def of(cls, cfg: DictConfig, pde: object, resolution: int | None = None) -> Sizes:
         """From the family built for `cfg.pde` (or the same family at another resolution)."""
+        from surrogate.pdes.base import systems_of
         from surrogate.pdes.temporal import is_time_dependent
 
         spec = pde.fields  # type: ignore[attr-defined]
@@ -97,6 +100,7 @@ class Sizes:
             linear=not is_time_dependent(pde) or bool(pde.linear_solves),  # type: ignore[attr-defined]
             spd=bool(pde.spd),  # type: ignore[attr-defined]
             random_modes=modes if modes > spec.spatial_shape[0] else 0,
+            systems=systems_of(pde),
         )
 
     @property
@@ -236,10 +240,14 @@ def memory_of_sort(cfg: DictConfig, sizes: Sizes, largest_split: int) -> dict[st
     the blocks of its distance matrix (the float64 block, its argpartition's int64 indices, the
     float32 product), or their projections and the projection matrix (binned), and one
     sample's problem."""
-    sort = str(cfg.sort.name)
+    from surrogate.solvers import resolve_sort
+
+    features = sizes.inputs * sizes.points  # the sort compares the parameter fields
+    if largest_split <= 2:  # `solve_order` sorts nothing this small
+        return {}
+    sort = str(resolve_sort(cfg, sizes.systems, largest_split, largest_split * features * 4).name)
     if sort == "none":
         return {}
-    features = sizes.inputs * sizes.points  # the sort compares the parameter fields
     if sort == "greedy":
         block = min(float(BLOCK_BYTES), 8.0 * largest_split**2)
         parts = {
