@@ -198,6 +198,8 @@ def memory_per_solver(solver: DictConfig, sizes: Sizes) -> dict[str, float]:
     if not sizes.linear:  # the spectral families: no linear system
         return parts
     parts["matrix"] = sizes.nonzeros * MATRIX_BYTES_PER_NONZERO
+    if sizes.states > 1:  # implicit steps: the operator, its scaled copy and the step's matrix
+        parts["time-step operators"] = 3 * CSR_BYTES_PER_NONZERO * sizes.nonzeros
     from surrogate.solvers import SOLVERS
     from surrogate.solvers.preconditioners import PRECONDITIONERS
 
