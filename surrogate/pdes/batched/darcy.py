@@ -9,11 +9,11 @@ from omegaconf import DictConfig
 from surrogate.errors import UserError
 from surrogate.pdes.base import Problem
 from surrogate.pdes.batched import BATCHED
-from surrogate.pdes.batched.steady import BatchedSteady
+from surrogate.pdes.batched.steady import BatchedDiffusion
 
 
 @BATCHED.register("darcy")
-class BatchedDarcy(BatchedSteady):
+class BatchedDarcy(BatchedDiffusion):
     """The stored coefficient, extended to the boundary as `Darcy.problem` does."""
 
     @classmethod

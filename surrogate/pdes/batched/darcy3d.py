@@ -7,11 +7,11 @@ import numpy as np
 
 from surrogate.pdes.base import Problem
 from surrogate.pdes.batched import BATCHED
-from surrogate.pdes.batched.steady import BatchedSteady
+from surrogate.pdes.batched.steady import BatchedDiffusion
 
 
 @BATCHED.register("darcy3d")
-class BatchedDarcy3D(BatchedSteady):
+class BatchedDarcy3D(BatchedDiffusion):
     """The stored coefficient, extended to the boundary as `Darcy3D.problem` does."""
 
     def coefficient(self, problem: Problem) -> np.ndarray:

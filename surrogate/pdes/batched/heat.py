@@ -75,10 +75,6 @@ class BatchedHeat(BatchedSteady):
         )
         self.preconditioners: dict[torch.dtype, Operator] = {}  # float32: refinement's
 
-    def coefficient(self, problem: Problem) -> np.ndarray:
-        """Not used: heat's faces are finite-volume transmissibilities (`operator`)."""
-        raise NotImplementedError
-
     def operator(self, problems: list[Problem]) -> Stencil:
         """The one operator, as views of B lanes."""
         lanes, stencil = len(problems), self.stencil

@@ -11,12 +11,12 @@ import torch
 
 from surrogate.pdes.base import Problem
 from surrogate.pdes.batched import BATCHED
-from surrogate.pdes.batched.steady import BatchedSteady
+from surrogate.pdes.batched.steady import BatchedDiffusion
 from surrogate.solvers.batched.stencil import Stencil
 
 
 @BATCHED.register("helmholtz")
-class BatchedHelmholtz(BatchedSteady):
+class BatchedHelmholtz(BatchedDiffusion):
     """The coefficient extended to the boundary as `Helmholtz.problem` does, and each lane's
     k^2 taken off its diagonal, as `assemble_helmholtz` does."""
 

@@ -7,11 +7,11 @@ import numpy as np
 
 from surrogate.pdes.base import Problem
 from surrogate.pdes.batched import BATCHED
-from surrogate.pdes.batched.steady import BatchedSteady
+from surrogate.pdes.batched.steady import BatchedDiffusion
 
 
 @BATCHED.register("poisson")
-class BatchedPoisson(BatchedSteady):
+class BatchedPoisson(BatchedDiffusion):
     """Every sample's matrix is the Laplacian: a coefficient of ones."""
 
     def coefficient(self, problem: Problem) -> np.ndarray:

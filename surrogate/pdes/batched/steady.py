@@ -61,8 +61,8 @@ REFINEMENTS = 10  # correction solves per lane at most; a lane still above rtol 
 
 class BatchedSteady(ABC):
     """`SteadyFamily.simulate` with a batched Krylov solver for a batch of streams; a family
-    says how a problem's coefficient on the full grid is found (`coefficient`), or its whole
-    operator (`operator`), and whether its systems are SPD (`spd`: CG applies)."""
+    says what its lanes' operator is (`operator`; `BatchedDiffusion`: from a coefficient) and
+    whether its systems are SPD (`spd`: CG applies)."""
 
     spd = True
 
@@ -119,13 +119,8 @@ class BatchedSteady(ABC):
             )
 
     @abstractmethod
-    def coefficient(self, problem: Problem) -> np.ndarray:
-        """The problem's diffusion coefficient on the full (n + 2, n + 2) grid."""
-
     def operator(self, problems: list[Problem]) -> Stencil:
         """The lanes' operators, matrix-free."""
-        coefficients = np.stack([self.coefficient(p) for p in problems])
-        return Stencil.from_coefficient(torch.as_tensor(coefficients, device=self.device))
 
     def solve(
         self, operator: Stencil, rhs: torch.Tensor
@@ -273,3 +268,16 @@ class LaneSpaces:
             self.spaces = Spaces(recycled, np.zeros(self.batch, dtype=spaces.count.dtype))
         self.spaces.recycled[self.lanes.to(spaces.recycled.device)] = spaces.recycled
         self.spaces.count[self.lanes.cpu().numpy()] = spaces.count
+
+
+class BatchedDiffusion(BatchedSteady):
+    """A family whose operator is the harmonic-mean diffusion stencil of a coefficient that
+    each problem gives on the full grid (`coefficient`)."""
+
+    @abstractmethod
+    def coefficient(self, problem: Problem) -> np.ndarray:
+        """The problem's diffusion coefficient on the full (n + 2, ...) grid."""
+
+    def operator(self, problems: list[Problem]) -> Stencil:
+        coefficients = np.stack([self.coefficient(p) for p in problems])
+        return Stencil.from_coefficient(torch.as_tensor(coefficients, device=self.device))
