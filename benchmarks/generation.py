@@ -17,12 +17,15 @@ and then two at once (the scaling any `workers=2` can reach at that time; on a s
 often far below 2). `--before DIR` also runs every case with the `surrogate` package of another
 source tree (e.g. `git archive <commit> | tar -x -C DIR`), interleaved with this one's, for a
 before/after table from one run. `greedy` times the greedy sort alone, blocked against the
-step-by-step chain (one matrix-vector product per step), on a family's features. Usage:
+step-by-step chain (one matrix-vector product per step), on a family's features. `phases`
+splits a run's time per sample into drawing and assembling the problems, solving, writing
+and finishing the file (one process per code and repeat, no profiler). Usage:
 
     python benchmarks/generation.py e2e --family darcy --resolution 64 --samples 2000 --repeats 3
     python benchmarks/generation.py e2e --family darcy --samples 2000 --before /tmp/base
     python benchmarks/generation.py e2e --family darcy3d --resolution 32 --samples 100
     python benchmarks/generation.py greedy --family darcy --resolution 64 --samples 4000
+    python benchmarks/generation.py phases --family poisson heat darcy --before /tmp/base
 
 Time it on a quiet machine (on a shared one, under the CPU lock: `flock /tmp/surrogate-cpu.lock
 python benchmarks/generation.py ...`). Prints a markdown table for docs/benchmarks.md.
@@ -47,8 +50,12 @@ from hydra import compose, initialize_config_dir
 from threadpoolctl import threadpool_limits
 
 from surrogate.cli.app import config_dir
+from surrogate.data.writer import SplitWriter
+from surrogate.generation import solving
 from surrogate.generation.solving import sample_rng
 from surrogate.pdes import build_pde
+from surrogate.pdes.base import systems_of
+from surrogate.solvers import build_solver
 from surrogate.solvers.sorting import greedy_order
 
 
@@ -178,6 +185,68 @@ def end_to_end(options: argparse.Namespace) -> None:
         )
 
 
+def phases_of_one_run(options: argparse.Namespace) -> None:
+    """One process: a `ChainSolver` and a `SplitWriter` driven as `solve_chain` drives them
+    (blocks of `samples_per_block` where the family draws blocks), timed per phase; prints a
+    table row's cells."""
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        overrides = [f"pde={options.family[0]}", f"pde.resolution={options.resolution}"]
+        cfg = compose("generate", [*overrides, "solver=auto", *options.extra])
+    pde = build_pde(cfg.pde)
+    n = options.samples
+    blocked = getattr(pde, "block_assembly", False)  # the code before blocks has neither
+    size = solving.samples_per_block(pde) if blocked else 1
+    solver = build_solver(cfg.solver, systems_of(pde), np.random.default_rng(0), n)
+    seconds = dict.fromkeys(("draw", "solve", "write", "finish"), 0.0)
+    with tempfile.TemporaryDirectory() as root, threadpool_limits(limits=1):
+        attrs = {"config": "phases", "name": "phases", "split": "train", "pde": pde.name}
+        writer = SplitWriter(Path(root) / "train.h5", n, pde.fields, pde.grid(), attrs=attrs)
+        for start in range(0, n, size):
+            indices = range(start, min(start + size, n))
+            a = time.perf_counter()
+            rngs = [sample_rng(0, "train", i) for i in indices]
+            problems = pde.problems(rngs) if blocked else [pde.problem(rngs[0])]
+            seconds["draw"] += time.perf_counter() - a
+            for index, problem in zip(indices, problems):
+                a = time.perf_counter()
+                result = solver.solve(problem.matrix, problem.rhs)
+                outputs = pde.solution_fields(result.x)
+                b = time.perf_counter()
+                writer.write(index, problem.inputs, outputs, problem.params, result)
+                seconds["solve"] += b - a
+                seconds["write"] += time.perf_counter() - b
+        a = time.perf_counter()
+        writer.finish()
+        seconds["finish"] = time.perf_counter() - a
+    print(size, *(f"{1e3 * value / n:.3f}" for value in seconds.values()))
+
+
+def phases(options: argparse.Namespace) -> None:
+    """Per-sample ms of each phase, in a fresh process per code and repeat (interleaved)."""
+    codes = {"after": None, **({"before": options.before} if options.before else {})}
+    rows: dict[tuple[str, str], list[list[str]]] = {}
+    for _ in range(options.repeats):
+        for family in options.family:
+            for code, source in codes.items():
+                command = [sys.executable, __file__, "phases-of-one-run", "--family", family]
+                command += ["--resolution", str(options.resolution)]
+                command += ["--samples", str(options.samples), "--extra", *options.extra]
+                env = {**os.environ, **({"PYTHONPATH": source} if source else {})}
+                done = subprocess.run(command, capture_output=True, text=True, env=env)
+                if done.returncode != 0:
+                    raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+                rows.setdefault((family, code), []).append(done.stdout.split())
+    print(
+        f"\n{options.samples} samples, resolution {options.resolution}, solver=auto; ms per "
+        f"sample, {options.repeats} runs each (comma-separated)\n"
+    )
+    print("| family | code | samples per block | draw | solve | write | finish |")
+    print("|---|---|---|---|---|---|---|")
+    for (family, code), runs in rows.items():
+        cells = [", ".join(values) for values in zip(*[run[1:] for run in runs])]
+        print(f"| {family} | {code} | {runs[0][0]} | {' | '.join(cells)} |")
+
+
 def step_by_step_greedy(features: np.ndarray) -> np.ndarray:
     """SKR's Algorithm 1 as it was: one matrix-vector product over all rows per step."""
     squared = np.einsum("ij,ij->i", features, features, dtype=np.float64)
@@ -218,7 +287,7 @@ def greedy(options: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["e2e", "greedy"])
+    parser.add_argument("what", choices=["e2e", "phases", "phases-of-one-run", "greedy"])
     parser.add_argument("--family", nargs="+", default=["darcy"])
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--samples", type=int, default=2000)
@@ -227,10 +296,8 @@ def main() -> None:
     parser.add_argument("--extra", nargs="*", default=[], help="more overrides, e.g. sort=binned")
     parser.add_argument("--before", help="source tree of the code to compare with (e2e)")
     options = parser.parse_args()
-    if options.what == "e2e":
-        end_to_end(options)
-    else:
-        greedy(options)
+    run = {"e2e": end_to_end, "phases": phases, "phases-of-one-run": phases_of_one_run}
+    run.get(options.what, greedy)(options)
 
 
 if __name__ == "__main__":

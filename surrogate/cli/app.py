@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from surrogate.cli.config_errors import composed, composition_errors_as_one_line
 from surrogate.cli.configs import config_dir
+from surrogate.cli.run_mode import one_composition
 from surrogate.errors import UserError
 
 
@@ -47,7 +48,7 @@ def stage_app(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Calla
 
         @functools.wraps(stage)
         def main() -> Any:
-            with composition_errors_as_one_line(config_name):
+            with composition_errors_as_one_line(config_name), one_composition():
                 return run()
 
         return main

@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from surrogate.generation.initial_guess import InitialGuess, load_initial_guess
 from surrogate.pdes import build_pde
-from surrogate.pdes.base import PDEFamily, Trajectory, systems_of
+from surrogate.pdes.base import PDEFamily, Trajectory, simulate_samples, systems_of
 from surrogate.pdes.temporal import TimeDependentFamily
 from surrogate.solvers import build_solver, resolve_sort
 from surrogate.solvers.base import SolveResult
@@ -35,6 +35,10 @@ from surrogate.solvers.sorts import SORTS
 
 SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
 QUEUE_BYTES = 128 * 2**20  # fields that may wait in the queue between the workers and the writer
+# Samples of a steady family drawn and assembled together (`SteadyFamily.problems`): enough to
+# spread the interpreter's per-call cost, few enough that a block's fields stay small.
+SAMPLE_BLOCK = 32
+BLOCK_BYTES = 16 * 2**20
 
 
 def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -110,7 +114,9 @@ def solve_chain(
     One solver serves the whole chain and is restarted at each segment, so its set-up (MKL, the
     PARDISO handle) is paid once. A time-dependent family simulates each sample's trajectory
     with the chain's solver, so its state carries across the time steps of a sample and on to
-    the next sample. With backend=torch the family's batched version solves the chain
+    the next sample. A steady family's samples are drawn and assembled a block at a time
+    (`samples_per_block`; each from its own stream, bitwise as one by one), then solved in
+    order. With backend=torch the family's batched version solves the chain
     (`solve_chain_batched`). With `solver.initial_guess` each solve starts from a trained
     model's prediction (`solve_guided`).
     """
@@ -137,6 +143,7 @@ def solve_chain(
         else None
     )
     guess = load_initial_guess(cfg, pde)
+    block_size = samples_per_block(pde)
     try:
         with threadpool_limits(limits=int(cfg.blas_threads)):
             for position, segment in enumerate(segments):
@@ -145,13 +152,28 @@ def solve_chain(
                 if guess is not None:
                     yield from solve_guided(cfg, split, segment, pde, solver, guess)
                     continue
-                for index in segment:  # steady or time-dependent: the same call
-                    yield SolvedSample.of(
-                        index, pde.simulate(sample_rng(seed, split, index), solver)
-                    )
+                for block in sample_blocks(segment, block_size):
+                    rngs = [sample_rng(seed, split, index) for index in block]
+                    # Steady or time-dependent: the same call (`simulate_samples`).
+                    for index, trajectory in zip(block, simulate_samples(pde, rngs, solver)):
+                        yield SolvedSample.of(index, trajectory)
     finally:
         if solver is not None:
             solver.close()
+
+
+def samples_per_block(pde: PDEFamily | TimeDependentFamily) -> int:
+    """How many samples a steady family may sample and assemble at once (`problems`): up to
+    `SAMPLE_BLOCK`, fewer where their fields would take more than `BLOCK_BYTES`."""
+    spec = pde.fields
+    sample_bytes = 8 * (len(spec.input_names) + 2) * math.prod(spec.spatial_shape)
+    return max(1, min(SAMPLE_BLOCK, BLOCK_BYTES // sample_bytes))
+
+
+def sample_blocks(segment: list[int], size: int) -> Iterator[list[int]]:
+    """The segment's samples in order, `size` at a time."""
+    for start in range(0, len(segment), size):
+        yield segment[start : start + size]
 
 
 def solve_guided(
@@ -170,7 +192,7 @@ def solve_guided(
     seed, batch = int(cfg.seed), int(cfg.batch_size)
     for start in range(0, len(segment), batch):
         indices = segment[start : start + batch]
-        problems = [pde.problem(sample_rng(seed, split, index)) for index in indices]
+        problems = pde.problems([sample_rng(seed, split, index) for index in indices])
         vectors, inference = guess.vectors([problem.inputs for problem in problems])
         for index, problem, vector in zip(indices, problems, vectors):
             result = solver.solve(problem.matrix, problem.rhs, vector)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -102,6 +103,11 @@ class PDEFamily(Protocol):
         """Sample parameters from `rng` and assemble the system (float64 CSR)."""
         ...
 
+    def problems(self, rngs: Sequence[np.random.Generator]) -> list[Problem]:
+        """`problem` of each of `rngs`, made as one block where the family can
+        (`SteadyFamily.problems`)."""
+        ...
+
     def solution_fields(self, solution: np.ndarray) -> np.ndarray:
         """Stored output fields (C_out, *spatial) from the solution vector."""
         ...
@@ -117,14 +123,59 @@ class SteadyFamily:
 
     linear_solves = 1
     dimensions = 2  # spatial dimensions, known before the family is built (3D: Darcy3D)
+    # Whether `problems` makes a block at less cost than one `problem` at a time (and holds
+    # one matrix for all of them); otherwise `simulate_block` makes each only when it is solved.
+    block_assembly = False
+
+    def problems(self, rngs: Sequence[np.random.Generator]) -> list[Problem]:
+        """`problem` of each of `rngs`, in order. A family whose sampling and assembly
+        vectorise over samples draws and assembles them as one block instead, with bitwise
+        the same problems (each still from its own stream)."""
+        return [self.problem(rng) for rng in rngs]  # type: ignore[attr-defined]
 
     def simulate(self, rng: np.random.Generator, solver: ChainSolver) -> Trajectory:
         """Sample from `rng`, assemble and solve the system; the solution travels as `states`."""
-        problem = self.problem(rng)  # type: ignore[attr-defined]
+        return self.solved(self.problem(rng), solver)  # type: ignore[attr-defined]
+
+    def simulate_block(
+        self, rngs: Sequence[np.random.Generator], solver: ChainSolver
+    ) -> Iterator[Trajectory]:
+        """`simulate` of each of `rngs`, in order: their problems made together where that is
+        cheaper (`block_assembly`), else each just before it is solved."""
+        if self.block_assembly:
+            problems: Iterable[Problem] = self.problems(rngs)
+        else:
+            problems = (self.problem(rng) for rng in rngs)  # type: ignore[attr-defined]
+        for problem in problems:
+            yield self.solved(problem, solver)
+
+    def solved(self, problem: Problem, solver: ChainSolver) -> Trajectory:
+        """`problem` solved by the chain's solver, as the generator stores it."""
         result = solver.solve(problem.matrix, problem.rhs)
         outputs = self.solution_fields(result.x)  # type: ignore[attr-defined]
         result.x = np.empty(0)
         return Trajectory(problem.inputs, outputs, result, problem.params)
+
+
+def simulate_samples(
+    pde: object, rngs: Sequence[np.random.Generator], solver: ChainSolver | None
+) -> Iterator[Trajectory]:
+    """The generator's call for a block of samples, in order: a steady family makes their
+    problems together (`SteadyFamily.simulate_block`), a time-dependent one simulates each
+    trajectory in turn (its steps already share the solver)."""
+    if isinstance(pde, SteadyFamily):
+        yield from pde.simulate_block(rngs, solver)  # type: ignore[arg-type]
+        return
+    for rng in rngs:
+        yield pde.simulate(rng, solver)  # type: ignore[attr-defined]
+
+
+def read_only(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """`matrix` with its arrays made read-only, for a matrix every sample shares (kept by the
+    family, not copied per sample): code that would change it in place raises instead."""
+    for array in (matrix.data, matrix.indices, matrix.indptr):
+        array.flags.writeable = False
+    return matrix
 
 
 def systems_of(pde: object) -> Systems:

@@ -32,12 +32,14 @@ solution vector holds the temperature at every domain node.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 from omegaconf import DictConfig
 
 from surrogate.errors import UserError
-from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
+from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily, read_only
 from surrogate.pdes.random_fields import SquareBoundary, chebyshev
 
 BOX = (0.5, 0.8)  # half-widths of the outer rectangle in x and y
@@ -137,7 +139,7 @@ class SlotGeometry:
             matrix = free @ coupling @ free + sp.diags(self.scale(conductivity) * is_dirichlet)
             matrix = matrix.tocsr()
             matrix.eliminate_zeros()
-            self._operators[conductivity] = coupling, matrix
+            self._operators[conductivity] = coupling, read_only(matrix)
         return self._operators[conductivity]
 
     def scale(self, conductivity: float) -> float:
@@ -155,7 +157,8 @@ class SlotGeometry:
 
         `temperature` (n, n) is read on the outer ring, `wall_flux` gives q at the half-edge
         midpoints (`wall_x`, `wall_y`, outward normals `wall_nx`, `wall_ny`), `source` (n, n) is
-        f at the nodes (None: 0). The matrix is a copy of the one `operator` keeps.
+        f at the nodes (None: 0). The matrix is the one `operator` keeps, read-only: shared by
+        every sample, not copied.
         """
         n2 = self.n * self.n
         coupling, matrix = self.operator(conductivity)
@@ -177,7 +180,7 @@ class SlotGeometry:
         known = np.where(is_dirichlet, np.asarray(temperature, np.float64).ravel()[dom], 0.0)
         rhs = rhs[dom] - coupling @ known
         rhs[is_dirichlet] = self.scale(conductivity) * known[is_dirichlet]
-        return matrix.copy(), rhs
+        return matrix, rhs
 
     def scatter(self, values: np.ndarray) -> np.ndarray:
         """Values at the domain nodes onto the (n, n) grid, 0 outside the domain."""
@@ -200,6 +203,7 @@ class Heat(SteadyFamily):
     name = "heat"
     spd = True
     symmetric = True
+    block_assembly = True  # one shared matrix; the data of a block evaluated together
 
     def __init__(self, cfg: DictConfig) -> None:
         self.n = int(cfg.resolution)
@@ -232,11 +236,20 @@ class Heat(SteadyFamily):
     def grid(self) -> dict[str, np.ndarray]:
         return {"x": self.geometry.x, "y": self.geometry.y}
 
-    def boundary_data(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """g on the (n, n) grid (its Coons extension; the ring is what counts) and q at the walls."""
+    def boundary_data(self, rngs: Sequence[np.random.Generator]) -> tuple[np.ndarray, np.ndarray]:
+        """g on the (B, n, n) grid (its Coons extension; the ring is what counts) and q at the
+        walls (B, half edges) of the samples `rngs` draw (each from its own stream), evaluated
+        as one block: bitwise each sample's data alone (elementwise series and selections)."""
         d = self.degree + 1
-        outer = SquareBoundary(self.temperature_scale * rng.uniform(-1.0, 1.0, (4, d)))
-        walls = self.flux_scale * rng.uniform(-1.0, 1.0, (4, d))  # left, right, bottom, top
+        draws = [  # outer sides, then walls left, right, bottom, top: each stream's order
+            (
+                self.temperature_scale * rng.uniform(-1.0, 1.0, (4, d)),
+                self.flux_scale * rng.uniform(-1.0, 1.0, (4, d)),
+            )
+            for rng in rngs
+        ]
+        outer = SquareBoundary(np.stack([sides for sides, _ in draws]))
+        walls = np.stack([walls for _, walls in draws])  # (B, 4, d)
         geo = self.geometry
         xs, ys = geo.slot
         s = (geo.x + BOX[0]) / (2 * BOX[0])
@@ -244,9 +257,11 @@ class Heat(SteadyFamily):
         temperature = outer.extend(s[:, None], t[None, :])
         along_y = (geo.wall_y + ys) / (2 * ys)  # wall coordinate in [0, 1]
         along_x = (geo.wall_x + xs) / (2 * xs)
+        vertical = chebyshev(walls[:, :2].reshape(-1, d), along_y).reshape(len(rngs), 2, -1)
+        horizontal = chebyshev(walls[:, 2:].reshape(-1, d), along_x).reshape(len(rngs), 2, -1)
         flux = np.select(
             [geo.wall_nx > 0, geo.wall_nx < 0, geo.wall_ny > 0, geo.wall_ny < 0],
-            [*chebyshev(walls[:2], along_y), *chebyshev(walls[2:], along_x)],
+            [vertical[:, 0], vertical[:, 1], horizontal[:, 0], horizontal[:, 1]],
         )
         return temperature, flux
 
@@ -264,13 +279,20 @@ class Heat(SteadyFamily):
     def features(self, rng: np.random.Generator) -> np.ndarray:
         """The sort's features of the sample `rng` draws (the inputs without the fixed mask),
         without assembling."""
-        return self.inputs(*self.boundary_data(rng))[1:].ravel()
+        temperature, flux = self.boundary_data([rng])
+        return self.inputs(temperature[0], flux[0])[1:].ravel()
 
     def problem(self, rng: np.random.Generator) -> Problem:
-        temperature, flux = self.boundary_data(rng)
-        matrix, rhs = self.geometry.assemble(self.conductivity, temperature, flux)
-        inputs = self.inputs(temperature, flux)
-        return Problem(matrix=matrix, rhs=rhs, inputs=inputs, features=inputs[1:].ravel())
+        return self.problems([rng])[0]
+
+    def problems(self, rngs: Sequence[np.random.Generator]) -> list[Problem]:
+        """The samples' problems, their boundary data drawn as one block; one shared matrix."""
+        problems = []
+        for temperature, flux in zip(*self.boundary_data(rngs)):
+            matrix, rhs = self.geometry.assemble(self.conductivity, temperature, flux)
+            inputs = self.inputs(temperature, flux)
+            problems.append(Problem(matrix, rhs, inputs, features=inputs[1:].ravel()))
+        return problems
 
     def solution_fields(self, solution: np.ndarray) -> np.ndarray:
         return self.geometry.scatter(solution)[None]

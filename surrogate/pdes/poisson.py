@@ -16,13 +16,14 @@ sides, a smooth field equal to g on the boundary; its values next to the boundar
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 from omegaconf import DictConfig
 
 from surrogate.errors import UserError
-from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
+from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily, read_only
 from surrogate.pdes.darcy import assemble_darcy, interior_points
 from surrogate.pdes.random_fields import SquareBoundary
 
@@ -31,20 +32,27 @@ def assemble_poisson(forcing: np.ndarray, boundary: np.ndarray) -> tuple[sp.csr_
     """5-point Laplacian on the (n x n) interior nodes and rhs f + (boundary neighbours) / h^2.
 
     `forcing` is (n, n) on the interior nodes; `boundary` is (n+2, n+2) on the full grid, of which
-    only the boundary ring is read. Unknowns are numbered row-major like `assemble_darcy`.
+    only the boundary ring is read. Unknowns are numbered row-major like `assemble_darcy`. Leading
+    axes are a block of samples (rhs (*batch, n^2), elementwise: bitwise each sample's alone).
+    The matrix is the one `laplacian` keeps, read-only: shared by every sample, not copied.
     """
-    n = forcing.shape[0]
+    n = forcing.shape[-1]
     h2 = (1.0 / (n + 1)) ** 2
     ring = np.array(boundary, np.float64, copy=True)
-    ring[1:-1, 1:-1] = 0.0
-    neighbours = ring[:-2, 1:-1] + ring[2:, 1:-1] + ring[1:-1, :-2] + ring[1:-1, 2:]
-    return laplacian(n).copy(), (forcing + neighbours / h2).astype(np.float64).ravel()
+    ring[..., 1:-1, 1:-1] = 0.0
+    neighbours = (
+        ring[..., :-2, 1:-1] + ring[..., 2:, 1:-1] + ring[..., 1:-1, :-2] + ring[..., 1:-1, 2:]
+    )
+    rhs = (forcing + neighbours / h2).astype(np.float64)
+    return laplacian(n), rhs.reshape(rhs.shape[:-2] + (n * n,))
 
 
 @functools.cache
 def laplacian(n: int) -> sp.csr_matrix:
-    """The 5-point Laplacian on n x n interior nodes (Darcy's matrix with a = 1), built once."""
-    return assemble_darcy(np.ones((n + 2, n + 2)), np.zeros((n, n)))[0]
+    """The 5-point Laplacian on n x n interior nodes (Darcy's matrix with a = 1), built once and
+    read-only (a change in place would change every sample's matrix: it raises instead)."""
+    matrix = assemble_darcy(np.ones((n + 2, n + 2)), np.zeros((n, n)))[0]
+    return read_only(matrix)
 
 
 @FAMILIES.register("poisson")
@@ -54,6 +62,7 @@ class Poisson(SteadyFamily):
     name = "poisson"
     spd = True
     symmetric = True
+    block_assembly = True  # one shared matrix; the data of a block evaluated together
 
     def __init__(self, cfg: DictConfig) -> None:
         self.n = int(cfg.resolution)
@@ -77,31 +86,42 @@ class Poisson(SteadyFamily):
     def grid(self) -> dict[str, np.ndarray]:
         return {"x": self.points, "y": self.points}
 
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, SquareBoundary]:
-        """Chebyshev coefficients of f ((degree+1)^2) and of the four sides, all U(-1, 1) * scale."""
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Chebyshev coefficients of f ((degree+1)^2) and of the four sides (4, degree+1), all
+        U(-1, 1) * scale."""
         d = self.degree + 1
         forcing = self.forcing_scale * rng.uniform(-1.0, 1.0, (d, d))
         sides = self.boundary_scale * rng.uniform(-1.0, 1.0, (4, d))
-        return forcing, SquareBoundary(sides)
+        return forcing, sides
 
-    def sample_fields(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """f on the interior nodes (n, n) and g on the full grid (n+2, n+2): its boundary ring
-        is g, inside is its extension."""
-        coefficients, boundary = self.sample(rng)
+    def sample_fields(self, rngs: Sequence[np.random.Generator]) -> tuple[np.ndarray, np.ndarray]:
+        """f on the interior nodes (B, n, n) and g on the full grid (B, n+2, n+2) of the samples
+        `rngs` draw (each from its own stream), evaluated as one block: g's boundary ring is the
+        data, inside is its extension. Bitwise each sample's fields alone (elementwise series)."""
+        draws = [self.sample(rng) for rng in rngs]
+        coefficients = np.stack([forcing for forcing, _ in draws], axis=-1)  # (d, d, B)
+        boundary = SquareBoundary(np.stack([sides for _, sides in draws]))
         t = 2.0 * self.points - 1.0
-        forcing = np.polynomial.chebyshev.chebgrid2d(t, t, coefficients)
+        forcing = np.polynomial.chebyshev.chebgrid2d(t, t, coefficients)  # (B, n, n)
         return forcing, boundary.extend(self.full[:, None], self.full[None, :])
 
     def features(self, rng: np.random.Generator) -> np.ndarray:
         """The sort's features of the sample `rng` draws (the stored inputs), without assembling."""
-        forcing, g = self.sample_fields(rng)
-        return np.stack([forcing, g[1:-1, 1:-1]]).ravel()
+        forcing, g = self.sample_fields([rng])
+        return np.stack([forcing[0], g[0, 1:-1, 1:-1]]).ravel()
 
     def problem(self, rng: np.random.Generator) -> Problem:
-        forcing, g = self.sample_fields(rng)
+        return self.problems([rng])[0]
+
+    def problems(self, rngs: Sequence[np.random.Generator]) -> list[Problem]:
+        """The samples' problems, sampled and assembled as one block; one shared matrix."""
+        forcing, g = self.sample_fields(rngs)
         matrix, rhs = assemble_poisson(forcing, g)
-        inputs = np.stack([forcing, g[1:-1, 1:-1]])
-        return Problem(matrix=matrix, rhs=rhs, inputs=inputs, features=inputs.ravel())
+        inputs = np.stack([forcing, g[:, 1:-1, 1:-1]], axis=1)  # (B, 2, n, n)
+        return [
+            Problem(matrix=matrix, rhs=rhs[b], inputs=inputs[b], features=inputs[b].ravel())
+            for b in range(len(rngs))
+        ]
 
     def solution_fields(self, solution: np.ndarray) -> np.ndarray:
         return solution.reshape(1, self.n, self.n)

@@ -25,11 +25,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from omegaconf import DictConfig
 
 from surrogate.checks import require_choice
 from surrogate.errors import UserError
+from surrogate.lazy import lazy_module
 from surrogate.solvers.base import (
     SOLVERS,
     LinearSolver,
@@ -40,6 +40,8 @@ from surrogate.solvers.base import (
 )
 
 BACKENDS = ("auto", "superlu", "pardiso")
+# SuperLU only: PARDISO runs never import it (about 45 ms, scipy.linalg with it).
+spla = lazy_module("scipy.sparse.linalg")
 
 
 MKL_RUNTIME = "PYPARDISO_MKL_RT"  # pypardiso's setting: the path of MKL's runtime library

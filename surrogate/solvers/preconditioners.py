@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from omegaconf import DictConfig, OmegaConf
 
 from surrogate.checks import require_float
@@ -29,6 +28,7 @@ from surrogate.lazy import lazy_module
 from surrogate.registry import Registry
 
 kernels = lazy_module("surrogate.solvers.kernels")
+spla = lazy_module("scipy.sparse.linalg")  # ILU only; about 45 ms of import (scipy.linalg)
 log = logging.getLogger(__name__)
 
 Apply = Callable[[np.ndarray], np.ndarray]

@@ -104,3 +104,34 @@ def test_generate_through_the_cli_config(tmp_path):
         assert file["inputs"].shape == (2, 3, 16, 16) and file["outputs"].shape == (2, 1, 16, 16)
         assert np.isfinite(file["outputs"][:]).all() and file["completed"][:].all()
         assert len(file["grid/y"]) == 16 and file["grid/y"][-1] == pytest.approx(0.8)
+
+
+def test_a_block_of_problems_is_bitwise_each_sample_made_alone():
+    """`boundary_data` evaluates a block's series together; every number equals the sample's
+    own (its draws, one unbatched Coons patch and one series per wall)."""
+    from surrogate.pdes.heat import BOX
+    from surrogate.pdes.random_fields import SquareBoundary, chebyshev
+
+    pde = heat(13)
+    geo = pde.geometry
+    rngs = [np.random.default_rng(seed) for seed in range(4)]
+    temperature, flux = pde.boundary_data(rngs)
+    block = pde.problems([np.random.default_rng(seed) for seed in range(4)])
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        outer = SquareBoundary(pde.temperature_scale * rng.uniform(-1, 1, (4, pde.degree + 1)))
+        walls = pde.flux_scale * rng.uniform(-1, 1, (4, pde.degree + 1))
+        s = (geo.x + BOX[0]) / (2 * BOX[0])
+        t = (geo.y + BOX[1]) / (2 * BOX[1])
+        np.testing.assert_array_equal(temperature[seed], outer.extend(s[:, None], t[None, :]))
+        along_y = (geo.wall_y + geo.slot[1]) / (2 * geo.slot[1])
+        along_x = (geo.wall_x + geo.slot[0]) / (2 * geo.slot[0])
+        sides = [chebyshev(walls[k], along_y if k < 2 else along_x) for k in range(4)]
+        normals = [geo.wall_nx > 0, geo.wall_nx < 0, geo.wall_ny > 0, geo.wall_ny < 0]
+        np.testing.assert_array_equal(flux[seed], np.select(normals, sides))
+        alone = pde.problem(np.random.default_rng(seed))
+        np.testing.assert_array_equal(block[seed].rhs, alone.rhs)
+        np.testing.assert_array_equal(block[seed].inputs, alone.inputs)
+        assert block[seed].matrix is alone.matrix  # one read-only matrix, not a copy each
+    with pytest.raises(ValueError, match="read-only"):
+        block[0].matrix.data[0] = 0.0

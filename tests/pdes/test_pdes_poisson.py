@@ -96,3 +96,41 @@ def test_generate_through_the_cli_config(tmp_path):
     with h5py.File(tmp_path / "data" / "x" / "test.h5") as file:
         assert file["inputs"].shape == (2, 2, 16, 16) and file["outputs"].shape == (2, 1, 16, 16)
         assert np.isfinite(file["outputs"][:]).all() and file["completed"][:].all()
+
+
+def test_a_block_of_problems_is_bitwise_each_sample_made_alone():
+    """`problems` evaluates a block's series together; every number equals the sample's own
+    (its draws, one unbatched Chebyshev grid, Coons patch and right-hand side)."""
+    pde = poisson(9)
+    rngs = [np.random.default_rng(seed) for seed in range(5)]
+    block = pde.problems(rngs)
+    t = 2.0 * pde.points - 1.0
+    for seed, problem in enumerate(block):
+        coefficients, sides = pde.sample(np.random.default_rng(seed))
+        forcing = np.polynomial.chebyshev.chebgrid2d(t, t, coefficients)
+        g = SquareBoundary(sides).extend(pde.full[:, None], pde.full[None, :])
+        _, rhs = assemble_poisson(forcing, g)
+        np.testing.assert_array_equal(problem.rhs, rhs)
+        np.testing.assert_array_equal(problem.inputs, np.stack([forcing, g[1:-1, 1:-1]]))
+        np.testing.assert_array_equal(problem.features, problem.inputs.ravel())
+        np.testing.assert_array_equal(problem.features, pde.features(np.random.default_rng(seed)))
+        assert problem.matrix is block[0].matrix  # one matrix for every sample
+
+
+def test_the_shared_matrix_refuses_changes_in_place():
+    matrix = poisson(6).problem(np.random.default_rng(0)).matrix
+    with pytest.raises(ValueError, match="read-only"):
+        matrix.data *= 2.0
+
+
+def test_a_block_of_boundaries_is_bitwise_each_boundary_alone():
+    coefficients = np.random.default_rng(2).uniform(-1, 1, (2, 3, 4, 6))
+    x = np.linspace(0, 1, 9)
+    block = SquareBoundary(coefficients)
+    patch = block.extend(x[:, None], x[None, :])
+    assert patch.shape == (2, 3, 9, 9)
+    for i, j in np.ndindex(2, 3):
+        alone = SquareBoundary(coefficients[i, j])
+        np.testing.assert_array_equal(patch[i, j], alone.extend(x[:, None], x[None, :]))
+        np.testing.assert_array_equal(block.side("west", x)[i, j], alone.side("west", x))
+        assert block.side("east", 0.25)[i, j] == alone.side("east", 0.25)

@@ -143,7 +143,7 @@ class BatchedSteady(ABC):
 
     def simulate(self, rngs: list[np.random.Generator]) -> list[Trajectory]:
         start = time.perf_counter()
-        problems = [self.pde.problem(rng) for rng in rngs]  # type: ignore[attr-defined]
+        problems = self.pde.problems(rngs)  # type: ignore[attr-defined]
         shape = (len(problems), *problems[0].inputs.shape[1:])
         operator = self.operator(problems)
         rhs = np.stack([self.on_grid(p.rhs) for p in problems])

@@ -64,7 +64,7 @@ class Stencil:
     def from_matrix(cls, matrix: sp.spmatrix) -> Stencil:
         """One lane from a CSR matrix of a (2d + 1)-point stencil on an n^d grid in C order;
         a matrix that is no such stencil is a UserError."""
-        csr = sp.csr_matrix(matrix)
+        csr = sp.csr_matrix(matrix, copy=True)  # the caller's (maybe shared, read-only) stays
         csr.eliminate_zeros()
         size = csr.shape[0]
         d = (int(np.diff(csr.indptr).max()) - 1) // 2

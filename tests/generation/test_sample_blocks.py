@@ -1,0 +1,38 @@
+"""Steady families' samples drawn and assembled a block at a time: the same data as one by one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from surrogate.generation import solving
+from surrogate.pdes import build_pde
+from tests.conftest import compose_stage
+
+
+@pytest.mark.parametrize("family", ["poisson", "heat", "darcy"])
+def test_solved_samples_do_not_depend_on_the_block_size(tmp_path, monkeypatch, family):
+    cfg = compose_stage("generate", tmp_path, [f"pde={family}", "pde.resolution=12", "solver=auto"])
+    segments = [[4, 0, 7, 1, 2], [3, 5, 6]]  # a sorted order cut into segments
+
+    def solved(block: int) -> dict[int, solving.SolvedSample]:
+        monkeypatch.setattr(solving, "SAMPLE_BLOCK", block)
+        return {s.index: s for s in solving.solve_chain(cfg, "train", segments)}
+
+    one, blocks = solved(1), solved(3)
+    assert sorted(one) == sorted(blocks) == list(range(8))
+    for index, sample in one.items():
+        np.testing.assert_array_equal(sample.inputs, blocks[index].inputs)
+        np.testing.assert_array_equal(sample.outputs, blocks[index].outputs)
+        assert sample.result.residual == blocks[index].result.residual
+
+
+def test_blocks_are_bounded_by_their_fields_bytes(tmp_path):
+    def block(resolution: int) -> int:
+        cfg = compose_stage("generate", tmp_path, ["pde=poisson", f"pde.resolution={resolution}"])
+        return solving.samples_per_block(build_pde(cfg.pde))
+
+    assert block(64) == solving.SAMPLE_BLOCK
+    assert 1 < block(256) < solving.SAMPLE_BLOCK
+    assert block(2048) == 1
+    assert list(solving.sample_blocks([5, 1, 4, 2, 3], 2)) == [[5, 1], [4, 2], [3]]
