@@ -243,9 +243,10 @@ def memory_of_sort(cfg: DictConfig, sizes: Sizes, largest_split: int) -> dict[st
     float32 product), or their projections and the projection matrix (binned), and one
     sample's problem."""
     from surrogate.solvers import resolve_sort
+    from surrogate.solvers.sorts import FEWEST_SORTED
 
     features = sizes.inputs * sizes.points  # the sort compares the parameter fields
-    if largest_split <= 2:  # `solve_order` sorts nothing this small
+    if largest_split < FEWEST_SORTED:  # `solve_order` sorts nothing this small
         return {}
     sort = str(resolve_sort(cfg, sizes.systems, largest_split, largest_split * features * 4).name)
     if sort == "none":

@@ -31,7 +31,7 @@ from surrogate.pdes.temporal import TimeDependentFamily
 from surrogate.solvers import build_solver, resolve_sort
 from surrogate.solvers.base import SolveResult
 from surrogate.solvers.chain import ChainSolver
-from surrogate.solvers.sorts import SORTS
+from surrogate.solvers.sorts import FEWEST_SORTED, SORTS
 
 SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
 QUEUE_BYTES = 128 * 2**20  # fields that may wait in the queue between the workers and the writer
@@ -67,7 +67,7 @@ def solve_order(
 ) -> np.ndarray:
     """The order in which to solve samples 0..n-1 of `split`, by `cfg.sort` (`auto`: chosen
     with the solver, `resolve_sort`). Features are drawn without assembling any system."""
-    if cfg.sort.name == "none" or n <= 2:
+    if cfg.sort.name == "none" or n < FEWEST_SORTED:
         return np.arange(n)
     seed = int(cfg.seed)
     first = pde.features(sample_rng(seed, split, 0))

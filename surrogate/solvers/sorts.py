@@ -44,6 +44,7 @@ class Sort:
 
 
 SORTS: Registry[type[Sort]] = Registry("sort", "surrogate.solvers")
+FEWEST_SORTED = 3  # a split of fewer samples has one order worth solving in: the index order
 
 
 @SORTS.register("auto")
