@@ -132,9 +132,10 @@ class SplitWriter:
             "inputs": (1, *inputs),
             "outputs": (1, 1, *outputs[1:]) if spec.time_steps else (1, *outputs),
         }
-        # A shard file holds a subset: allocating all n samples would multiply the disk use.
-        placement = _allocated_now() if self.subset is None else {"track_times": False}
         for key, shape in (("inputs", inputs), ("outputs", outputs)):
+            # A shard file holds a subset: allocating all n samples would multiply the disk use.
+            # A fresh property list each: h5py adds the checksum filter to the one it is given.
+            placement = _allocated_now() if self.subset is None else {"track_times": False}
             file.create_dataset(
                 key,
                 shape=(n, *shape),

@@ -96,3 +96,17 @@ def test_trajectories_are_stored_per_sample_and_step_and_read_back(tmp_path):
         assert file["outputs"].chunks == (1, 1, 1, 4, 4)
         np.testing.assert_array_equal(file["times"][:], [0.0, 0.5, 1.0])
         np.testing.assert_array_equal(file["outputs"][1, :, 0, 0, 0], [1.0, 2.0, 3.0])
+
+
+def test_each_field_carries_one_checksum_filter(tmp_path):
+    """The fields' creation options are not shared: h5py adds the checksum filter to the
+    property list it is given, so a shared one gave the second field two checksums."""
+    w = writer(tmp_path / "train.h5")
+    for i in w.pending():
+        write(w, i)
+    w.finish()
+    with h5py.File(tmp_path / "train.h5") as file:
+        for key in ("inputs", "outputs"):
+            plist = file[key].id.get_create_plist()
+            filters = [plist.get_filter(i)[3] for i in range(plist.get_nfilters())]
+            assert filters == [b"fletcher32"], key
