@@ -41,9 +41,10 @@ from surrogate.checks import require_int
 from surrogate.data.schema import SOLVER_STATS, SPLITS, split_filename
 from surrogate.data.writer import BUFFER_BYTES
 from surrogate.errors import UserError
+from surrogate.generation.solving import BLOCK_BYTES, CSR_BYTES_PER_NONZERO, SAMPLE_BLOCK
 from surrogate.memory import SAFETY, available_memory, size_text
 from surrogate.solvers.base import Systems
-from surrogate.solvers.sorting import BLOCK_BYTES
+from surrogate.solvers.sorting import BLOCK_BYTES as SORT_BLOCK_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ FIELD_BYTES_PER_POINT = 80  # random field, faces, rhs, solution, float32 copies
 SPECTRAL_BYTES_PER_POINT = 240  # wavenumbers, masks, spectra and stages of a spectral solver
 PROBE_RESOLUTION = 64  # builds every family quickly, and resolves Helmholtz's default waves
 MAX_STEPS = 10**9  # internal time steps per trajectory: days of work even in 1D, surely a typo
-CSR_BYTES_PER_NONZERO = 12  # a batch's CSR matrices, held for each lane's residual check
 DTYPE_BYTES = {"float64": 8, "float32": 4}
 TORCH_SPECTRAL_BYTES_PER_POINT = 400  # float64; measured 396 and 384 (navier_stokes 64², 256²)
 REFINEMENT_VECTORS = 4  # dtype=float32: float64 x, residual and its temporaries per lane
@@ -198,6 +198,11 @@ def memory_per_solver(solver: DictConfig, sizes: Sizes) -> dict[str, float]:
     if not sizes.linear:  # the spectral families: no linear system
         return parts
     parts["matrix"] = sizes.nonzeros * MATRIX_BYTES_PER_NONZERO
+    # The rest of a steady family's block of samples drawn and assembled before their solves
+    # (at most solving.BLOCK_BYTES; none where one sample alone is more).
+    block = sizes.fields_bytes + CSR_BYTES_PER_NONZERO * sizes.nonzeros
+    if sizes.states == 1 and block < BLOCK_BYTES:
+        parts["samples drawn ahead"] = float(min(BLOCK_BYTES, (SAMPLE_BLOCK - 1) * block))
     if sizes.states > 1:  # implicit steps: the operator, its scaled copy and the step's matrix
         parts["time-step operators"] = 3 * CSR_BYTES_PER_NONZERO * sizes.nonzeros
     from surrogate.solvers import SOLVERS
@@ -252,7 +257,7 @@ def memory_of_sort(cfg: DictConfig, sizes: Sizes, largest_split: int) -> dict[st
     if sort == "none":
         return {}
     if sort == "greedy":
-        block = min(float(BLOCK_BYTES), 8.0 * largest_split**2)
+        block = min(float(SORT_BLOCK_BYTES), 8.0 * largest_split**2)
         parts = {
             "sort features": 1.5 * largest_split * features * 4.0,
             "sort distance blocks": 2.5 * block,

@@ -40,6 +40,7 @@ QUEUE_BYTES = 128 * 2**20  # fields that may wait in the queue between the worke
 # spread the interpreter's per-call cost, few enough that a block's fields stay small.
 SAMPLE_BLOCK = 32
 BLOCK_BYTES = 16 * 2**20
+CSR_BYTES_PER_NONZERO = 12  # float64 value and int32 column index
 
 
 def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -165,9 +166,12 @@ def solve_chain(
 
 def samples_per_block(pde: PDEFamily | TimeDependentFamily) -> int:
     """How many samples a steady family may sample and assemble at once (`problems`): up to
-    `SAMPLE_BLOCK`, fewer where their fields would take more than `BLOCK_BYTES`."""
+    `SAMPLE_BLOCK`, fewer where their fields and matrices would take more than `BLOCK_BYTES`
+    (a (2d + 1)-point CSR matrix per sample, as a family with a coefficient makes)."""
     spec = pde.fields
-    sample_bytes = 8 * (len(spec.input_names) + 2) * math.prod(spec.spatial_shape)
+    points = math.prod(spec.spatial_shape)
+    matrix = CSR_BYTES_PER_NONZERO * (2 * len(spec.spatial_shape) + 1) * points
+    sample_bytes = 8 * (len(spec.input_names) + 2) * points + matrix
     return max(1, min(SAMPLE_BLOCK, BLOCK_BYTES // sample_bytes))
 
 
