@@ -15,10 +15,6 @@ from surrogate.cli.app import stage_app
 @stage_app("generate")
 def main(cfg: DictConfig) -> None:
     check_generate(cfg)  # before the heavy imports, so bad input fails at once
-    if int(cfg.workers) > 1:  # the workers' imports beside this process's own
-        from surrogate.generation.worker_server import start_worker_server
-
-        start_worker_server(str(cfg.pde.name))
     from surrogate.generation.run import generate_checked
 
     summaries = generate_checked(cfg)  # the checks that need the family, then the work

@@ -3,8 +3,7 @@
 Each chain is solved in order by one `ChainSolver`, which carries its recycled subspace,
 preconditioner and previous solution from one system to the next. With `workers > 1` the
 segments of the chains are shared out among `workers` processes, the generating process (the
-single writer) among them, the others forked from a server that has imported what they run
-(`worker_server`): each takes the next unclaimed segment when it is done with one, so
+single writer) among them: each takes the next unclaimed segment when it is done with one, so
 no process idles while another has work, and the writer solves in between its writes instead
 of competing with `workers` solver processes for the cores. A segment starts from a fresh
 solver state (`ChainSolver.restart`) and a sample is always stored under its own index, so the
@@ -16,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import multiprocessing as mp
+import os
 import queue
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,7 +25,6 @@ from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_limits
 
 from surrogate.generation.initial_guess import InitialGuess, load_initial_guess
-from surrogate.generation.worker_server import worker_context
 from surrogate.pdes import build_pde
 from surrogate.pdes.base import PDEFamily, Trajectory, simulate_samples, systems_of
 from surrogate.pdes.temporal import TimeDependentFamily
@@ -216,7 +215,7 @@ def solve_chains(
         for chain in chains:
             yield from solve_chain(cfg, split, chain)
         return
-    context = worker_context(str(cfg.pde.name))
+    context = mp.get_context("spawn")
     spec = build_pde(cfg.pde).fields
     sample_bytes = 4 * (len(spec.input_names) * math.prod(spec.spatial_shape)) + 4 * math.prod(
         spec.output_shape
@@ -230,7 +229,7 @@ def solve_chains(
     processes = [
         context.Process(
             target=_worker,
-            args=(container, split, segments, claimed, results),
+            args=(container, split, segments, claimed, results, os.getpid()),
             daemon=True,
         )
         for _ in chains[1:]
@@ -315,10 +314,12 @@ class _Received:
             raise RuntimeError(f"a solver worker died (exit code {dead[0].exitcode})") from None
 
 
-def _worker(container: dict, split: str, segments: list[list[int]], claimed, results) -> None:
-    """Solve segments as they are claimed and send their samples to the generating process
-    (the writer); stop as soon as that process is gone (killed), instead of solving on for no
-    one and then waiting forever on a full queue."""
+def _worker(
+    container: dict, split: str, segments: list[list[int]], claimed, results, parent: int
+) -> None:
+    """Solve segments as they are claimed and send their samples to the writer process
+    `parent`; stop as soon as that process is gone (killed), instead of solving on for no one
+    and then waiting forever on a full queue."""
     try:
         cfg = OmegaConf.create(container)
         for sample in solve_chain(cfg, split, claimed_segments(segments, claimed)):
@@ -326,17 +327,17 @@ def _worker(container: dict, split: str, segments: list[list[int]], claimed, res
             # half the bytes to pickle, send and unpickle in the single writer process.
             sample.inputs = sample.inputs.astype(np.float32)
             sample.outputs = sample.outputs.astype(np.float32)
-            if not _send(results, sample):
+            if not _send(results, sample, parent):
                 return
-        _send(results, None)
+        _send(results, None, parent)
     except Exception as error:  # reported to the parent, which stops the generation
-        _send(results, f"{type(error).__name__}: {error}")
+        _send(results, f"{type(error).__name__}: {error}", parent)
 
 
-def _send(results, message: object) -> bool:
-    """Put `message` on the queue, waiting while it is full; False once the generating
-    process is gone (and then what is still queued is dropped, so that this one can exit)."""
-    while _generating_process_alive():
+def _send(results, message: object, parent: int) -> bool:
+    """Put `message` on the queue, waiting while it is full; False once `parent` is gone (and
+    then what is still queued is dropped, so that this process can exit)."""
+    while os.getppid() == parent:
         try:
             results.put(message, timeout=1.0)
             return True
@@ -344,11 +345,3 @@ def _send(results, message: object) -> bool:
             continue
     results.cancel_join_thread()
     return False
-
-
-def _generating_process_alive() -> bool:
-    """Whether the process that started this worker still runs (its end of a pipe is open;
-    the worker's parent process is the fork server, so its pid does not tell). True where
-    this is not a worker process (`_worker` called in-process)."""
-    parent = mp.parent_process()
-    return parent is None or parent.is_alive()
