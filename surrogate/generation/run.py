@@ -21,7 +21,8 @@ from surrogate.generation.lock import dataset_lock
 from surrogate.generation.progress import progress
 from surrogate.generation.resources import check_grid, check_resources
 from surrogate.generation.shards import parse_shard, shard_path
-from surrogate.generation.solving import SolvedSample, plan_chains, solve_chains, solve_order
+from surrogate.generation.solving import SolvedSample, plan_chains, solve_order
+from surrogate.generation.workers import SolverWorkers, solve_chains, solver_workers
 from surrogate.pdes import build_pde
 from surrogate.pdes.base import PDEFamily, systems_of
 from surrogate.solvers import check_solver
@@ -107,7 +108,11 @@ def generate_checked(cfg: DictConfig) -> dict[str, dict[str, float]]:
     directory = Path(cfg.paths.data_dir) / cfg.name
     config_yaml = dataset_config(cfg)
     sizes = {split: int(cfg[f"n_{split}"]) for split in SPLITS}
-    with generation_faults(directory), dataset_lock(directory, shard):
+    with (
+        generation_faults(directory),
+        dataset_lock(directory, shard),
+        solver_workers(cfg, pde) as workers,  # their start-up beside the checks and the sort
+    ):
         stale = _stale_splits(cfg, directory, config_yaml, sizes)
         summaries = {}
         for split, n in sizes.items():
@@ -117,7 +122,9 @@ def generate_checked(cfg: DictConfig) -> dict[str, dict[str, float]]:
             if path.exists() and path not in stale:
                 log.info("%s is up to date", path)
                 continue
-            summaries[split] = _generate_split(cfg, pde, split, n, path, config_yaml, shard)
+            summaries[split] = _generate_split(
+                cfg, pde, split, n, path, config_yaml, shard, workers
+            )
     return summaries
 
 
@@ -187,6 +194,7 @@ def _generate_split(
     path: Path,
     config_yaml: str,
     shard: tuple[int, int] | None,
+    workers: SolverWorkers | None,
 ) -> dict:
     """Order the split, open its file (or this shard's), solve what is pending, summarise."""
     start = time.perf_counter()
@@ -216,7 +224,7 @@ def _generate_split(
         if shard is None:
             for piece in shards:
                 log.info("merged %d samples from %s", writer.adopt(piece), piece)
-        tally, redo = _solve_pending(cfg, split, n, order, writer)
+        tally, redo = _solve_pending(cfg, split, n, order, writer, workers)
         writer.finish()
     finally:
         writer.close()
@@ -227,14 +235,19 @@ def _generate_split(
 
 
 def _solve_pending(
-    cfg: DictConfig, split: str, n: int, order: np.ndarray, writer: SplitWriter
+    cfg: DictConfig,
+    split: str,
+    n: int,
+    order: np.ndarray,
+    writer: SplitWriter,
+    workers: SolverWorkers | None,
 ) -> tuple[SplitTally, int]:
     """Solve every segment with a pending sample, writing each sample as it comes."""
     chains = plan_chains(order, set(writer.pending()), int(cfg.workers), int(cfg.segment))
     redo = sum(len(segment) for chain in chains for segment in chain)
     tally = SplitTally(split, str(cfg.solver.name))
     with progress(split, n, n - redo) as advance:
-        for sample in solve_chains(cfg, split, chains):
+        for sample in solve_chains(cfg, split, chains, workers):
             tally.add(sample)
             writer.write(sample.index, sample.inputs, sample.outputs, sample.params, sample.result)
             advance(tally.mean_iterations())

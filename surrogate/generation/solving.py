@@ -1,27 +1,21 @@
 """Turning a split's samples into solved fields: order them, cut the order into chains, solve.
 
 Each chain is solved in order by one `ChainSolver`, which carries its recycled subspace,
-preconditioner and previous solution from one system to the next. With `workers > 1` the
-segments of the chains are shared out among `workers` processes, the generating process (the
-single writer) among them: each takes the next unclaimed segment when it is done with one, so
-no process idles while another has work, and the writer solves in between its writes instead
-of competing with `workers` solver processes for the cores. A segment starts from a fresh
-solver state (`ChainSolver.restart`) and a sample is always stored under its own index, so the
-data never depend on which process solved what, or in which order.
+preconditioner and previous solution from one system to the next. A chain is cut into
+segments, each solved from a fresh solver state (`ChainSolver.restart`), so that any segment
+can be solved on its own by any process (`workers`) and redone alone on a resume; a sample is
+always stored under its own index.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import multiprocessing as mp
-import os
-import queue
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from threadpoolctl import threadpool_limits
 
 from surrogate.generation.initial_guess import InitialGuess, load_initial_guess
@@ -34,7 +28,6 @@ from surrogate.solvers.chain import ChainSolver
 from surrogate.solvers.sorts import FEWEST_SORTED, SORTS
 
 SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
-QUEUE_BYTES = 128 * 2**20  # fields that may wait in the queue between the workers and the writer
 # Samples of a steady family drawn and assembled together (`SteadyFamily.problems`): enough to
 # spread the interpreter's per-call cost, few enough that a block's fields stay small.
 SAMPLE_BLOCK = 32
@@ -204,144 +197,3 @@ def solve_guided(
             outputs = pde.solution_fields(result.x)
             result.x = np.empty(0)
             yield SolvedSample(index, problem.inputs, outputs, problem.params, result)
-
-
-def solve_chains(
-    cfg: DictConfig, split: str, chains: list[list[list[int]]]
-) -> Iterator[SolvedSample]:
-    """Solve every chain: in this process for one chain, else with `len(chains)` processes,
-    this one and `len(chains) - 1` workers, each solving the next unclaimed segment."""
-    if len(chains) <= 1:
-        for chain in chains:
-            yield from solve_chain(cfg, split, chain)
-        return
-    context = mp.get_context("spawn")
-    spec = build_pde(cfg.pde).fields
-    sample_bytes = 4 * (len(spec.input_names) * math.prod(spec.spatial_shape)) + 4 * math.prod(
-        spec.output_shape
-    )
-    # Room for the samples the workers solve while this process solves or flushes (a full queue
-    # would stop them meanwhile), bounded in memory.
-    results = context.Queue(maxsize=max(4 * len(chains), QUEUE_BYTES // sample_bytes))
-    segments = [segment for chain in chains for segment in chain]
-    claimed = context.Value("q", 0)  # how many of `segments` have been taken
-    container = OmegaConf.to_container(cfg, resolve=True)
-    processes = [
-        context.Process(
-            target=_worker,
-            args=(container, split, segments, claimed, results, os.getpid()),
-            daemon=True,
-        )
-        for _ in chains[1:]
-    ]
-    for process in processes:
-        process.start()
-    received = _Received(results, processes)
-    own = 0  # segments this process solved
-
-    def own_segments() -> Iterator[list[int]]:
-        nonlocal own
-        for segment in claimed_segments(segments, claimed):
-            own += 1
-            yield segment
-
-    try:
-        for sample in solve_chain(cfg, split, own_segments()):
-            yield sample
-            yield from received.waiting()
-        if own == len(segments):  # none was left for the workers: no need to wait for them
-            return
-        while received.running:
-            yield from received.next(timeout=1.0)
-    finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-            process.join(timeout=5)
-
-
-def claimed_segments(segments: list[list[int]], claimed) -> Iterator[list[int]]:
-    """The segments this process takes, one at a time, each the first nobody has taken yet
-    (`claimed`: a shared counter of those taken)."""
-    while True:
-        with claimed.get_lock():
-            position = claimed.value
-            claimed.value = position + 1
-        if position >= len(segments):
-            return
-        yield segments[position]
-
-
-class _Received:
-    """The workers' side of `solve_chains`: their samples as they arrive, their failures (a
-    message, or a process that died) raised as errors."""
-
-    def __init__(self, results, processes: list) -> None:
-        self.results = results
-        self.processes = processes
-        self.running = len(processes)
-
-    def waiting(self) -> Iterator[SolvedSample]:
-        """The samples already queued, without waiting for more."""
-        while self.running:
-            try:
-                message = self.results.get_nowait()
-            except queue.Empty:
-                self._check_alive()
-                return
-            yield from self._take(message)
-
-    def next(self, timeout: float) -> Iterator[SolvedSample]:
-        """The next message's sample (if it is one), waiting up to `timeout` seconds for it."""
-        try:
-            message = self.results.get(timeout=timeout)
-        except queue.Empty:
-            self._check_alive()
-            return
-        yield from self._take(message)
-
-    def _take(self, message: object) -> Iterator[SolvedSample]:
-        if message is None:
-            self.running -= 1
-        elif isinstance(message, str):
-            raise RuntimeError(f"a solver worker failed: {message}")
-        else:
-            yield message  # type: ignore[misc]
-
-    def _check_alive(self) -> None:
-        dead = [p for p in self.processes if p.exitcode not in (None, 0)]
-        if dead:
-            raise RuntimeError(f"a solver worker died (exit code {dead[0].exitcode})") from None
-
-
-def _worker(
-    container: dict, split: str, segments: list[list[int]], claimed, results, parent: int
-) -> None:
-    """Solve segments as they are claimed and send their samples to the writer process
-    `parent`; stop as soon as that process is gone (killed), instead of solving on for no one
-    and then waiting forever on a full queue."""
-    try:
-        cfg = OmegaConf.create(container)
-        for sample in solve_chain(cfg, split, claimed_segments(segments, claimed)):
-            # As float32, the type the file stores (same rounding as the writer's conversion):
-            # half the bytes to pickle, send and unpickle in the single writer process.
-            sample.inputs = sample.inputs.astype(np.float32)
-            sample.outputs = sample.outputs.astype(np.float32)
-            if not _send(results, sample, parent):
-                return
-        _send(results, None, parent)
-    except Exception as error:  # reported to the parent, which stops the generation
-        _send(results, f"{type(error).__name__}: {error}", parent)
-
-
-def _send(results, message: object, parent: int) -> bool:
-    """Put `message` on the queue, waiting while it is full; False once `parent` is gone (and
-    then what is still queued is dropped, so that this process can exit)."""
-    while os.getppid() == parent:
-        try:
-            results.put(message, timeout=1.0)
-            return True
-        except queue.Full:
-            continue
-    results.cancel_join_thread()
-    return False

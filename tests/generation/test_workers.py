@@ -17,13 +17,9 @@ import pytest
 from interruption import samples_done
 from omegaconf import OmegaConf
 
-from surrogate.generation.solving import (
-    _worker,
-    claimed_segments,
-    plan_chains,
-    solve_chain,
-    solve_chains,
-)
+from surrogate.generation.solving import plan_chains, solve_chain
+from surrogate.generation.workers import _worker, claimed_segments, solve_chains, solver_workers
+from surrogate.pdes import build_pde
 
 
 def alive(pid: int) -> bool:
@@ -67,12 +63,13 @@ def test_workers_exit_when_the_generation_is_killed(tmp_path):
 
 
 def test_claimed_segments_hand_out_each_segment_once():
-    counter = multiprocessing.get_context("spawn").Value("q", 0)
+    counter = multiprocessing.get_context("spawn").Array("q", [5, 0])
     segments = [[0, 1], [2], [3, 4, 5], [6]]
-    first, second = claimed_segments(segments, counter), claimed_segments(segments, counter)
+    first, second = claimed_segments(segments, counter, 1), claimed_segments(segments, counter, 1)
     taken = [next(first), next(second), next(second), next(first)]
     assert taken == segments
     assert list(first) == [] and list(second) == []
+    assert counter[0] == 5  # another split's counter is left alone
 
 
 def test_shared_out_segments_give_the_samples_of_each_segment_solved_alone(make_cfg):
@@ -80,7 +77,8 @@ def test_shared_out_segments_give_the_samples_of_each_segment_solved_alone(make_
     samples are still those of each segment solved from a fresh state, each index once."""
     cfg = make_cfg("generate", "pde.resolution=12", "solver=gcrodr", "workers=2", "segment=3")
     chains = plan_chains(np.arange(12), set(range(12)), 2, 3)
-    shared = list(solve_chains(cfg, "train", chains))
+    with solver_workers(cfg, build_pde(cfg.pde)) as workers:
+        shared = list(solve_chains(cfg, "train", chains, workers))
     assert sorted(s.index for s in shared) == list(range(12))
     alone = {
         s.index: s
@@ -94,6 +92,25 @@ def test_shared_out_segments_give_the_samples_of_each_segment_solved_alone(make_
         assert sample.result.iterations == expected.result.iterations
 
 
+def test_the_workers_of_a_run_solve_one_split_after_another(make_cfg):
+    """The same workers take the train split's segments, then the test split's (the counter
+    of claimed segments starts again), and each sample is that of its segment alone."""
+    cfg = make_cfg("generate", "pde.resolution=12", "solver=gcrodr", "workers=3", "segment=2")
+    with solver_workers(cfg, build_pde(cfg.pde)) as workers:
+        for split, n in (("train", 9), ("test", 5), ("valid", 1)):
+            chains = plan_chains(np.arange(n), set(range(n)), 3, 2)
+            shared = list(solve_chains(cfg, split, chains, workers))
+            assert sorted(s.index for s in shared) == list(range(n))
+            for sample in shared:
+                segment = next(seg for chain in chains for seg in chain if sample.index in seg)
+                alone = next(
+                    s for s in solve_chain(cfg, split, [segment]) if s.index == sample.index
+                )
+                assert np.array_equal(np.float32(sample.outputs), np.float32(alone.outputs))
+        assert all(process.is_alive() for process in workers.processes)
+    assert not any(process.is_alive() for process in workers.processes)
+
+
 def test_a_worker_solves_whatever_segments_are_left_as_if_each_were_alone(make_cfg):
     """A worker whose first segment is another chain's third (the others taken already)
     solves it, and the next, as each alone from a fresh state."""
@@ -101,15 +118,15 @@ def test_a_worker_solves_whatever_segments_are_left_as_if_each_were_alone(make_c
     segments = [
         segment for chain in plan_chains(np.arange(12), set(range(12)), 2, 3) for segment in chain
     ]
-    counter = multiprocessing.get_context("spawn").Value("q", 2)
+    counter = multiprocessing.get_context("spawn").Array("q", [2])
     results: queue.Queue = queue.Queue()
-    _worker(
-        OmegaConf.to_container(cfg, resolve=True), "train", segments, counter, results, os.getppid()
-    )
+    tasks: queue.Queue = queue.Queue()
+    tasks.put((0, "train", segments))
+    tasks.put(None)  # no more splits
+    _worker(OmegaConf.to_container(cfg, resolve=True), tasks, counter, results, os.getppid())
     sent = [results.get_nowait() for _ in range(results.qsize())]
-    assert sent[-1] is None
-    assert [s.index for s in sent[:-1]] == segments[2] + segments[3]
+    assert [s.index for s in sent] == segments[2] + segments[3]
     alone = [s for segment in segments[2:] for s in solve_chain(cfg, "train", [segment])]
-    for sample, expected in zip(sent[:-1], alone):
+    for sample, expected in zip(sent, alone, strict=True):
         assert np.array_equal(sample.outputs, np.float32(expected.outputs))
         assert sample.result.iterations == expected.result.iterations > 0
