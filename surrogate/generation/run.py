@@ -20,7 +20,7 @@ from surrogate.generation.initial_guess import check_initial_guess, initial_gues
 from surrogate.generation.lock import dataset_lock
 from surrogate.generation.progress import progress
 from surrogate.generation.resources import check_grid, check_resources
-from surrogate.generation.shards import parse_shard, shard_path
+from surrogate.generation.shards import parse_shard, shard_of, shard_path
 from surrogate.generation.solving import SolvedSample, plan_chains, solve_order
 from surrogate.generation.workers import SolverWorkers, solve_chains, solver_workers
 from surrogate.pdes import build_pde
@@ -201,8 +201,8 @@ def _generate_split(
     order = solve_order(cfg, pde, split, n)
     sort_seconds = time.perf_counter() - start
     subset = None
-    if shard is not None:  # this shard's contiguous piece of the order is its whole chain
-        order = np.array_split(order, shard[1])[shard[0]]
+    if shard is not None:  # this shard's contiguous run of the order's segments
+        order = shard_of(order, int(cfg.segment), shard)
         subset = {int(i) for i in order}
     shards = sorted(path.parent.glob(f"{path.stem}.shard-*-of-*.h5"))
     writer = SplitWriter(

@@ -1,9 +1,14 @@
 """`shard=i/n`: a run that solves the i-th of n contiguous pieces of each split's order, into
-its own shard file; a later run without `shard` merges the finished shards."""
+its own shard file; a later run without `shard` merges the finished shards. A piece is made of
+whole segments, so the segments (and the data of solvers that carry a state along one) are
+those of a run without shards."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+
+import numpy as np
 
 from surrogate.errors import UserError
 
@@ -20,3 +25,13 @@ def parse_shard(shard: object) -> tuple[int, int] | None:
 
 def shard_path(path: Path, shard: tuple[int, int]) -> Path:
     return path.with_name(f"{path.stem}.shard-{shard[0]}-of-{shard[1]}.h5")
+
+
+def shard_of(order: np.ndarray, segment: int, shard: tuple[int, int]) -> np.ndarray:
+    """The i-th of n contiguous runs of the order's segments of `segment` samples (empty when
+    there are fewer segments than shards)."""
+    index, count = shard
+    segments = np.array_split(np.arange(math.ceil(len(order) / segment)), count)[index]
+    if not len(segments):
+        return order[:0]
+    return order[segments[0] * segment : (segments[-1] + 1) * segment]

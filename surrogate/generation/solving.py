@@ -75,21 +75,22 @@ def solve_order(
 def plan_chains(
     order: np.ndarray, pending: set[int], workers: int, segment: int
 ) -> list[list[list[int]]]:
-    """Contiguous pieces of the order, one per worker, each cut into segments.
+    """The order cut into segments of `segment` samples, those with a pending sample kept, as
+    contiguous runs of segments for up to `workers` processes.
 
     A segment is solved from a fresh solver state (no recycled space, no warm start), so any
     segment can be redone on its own: a resumed generation redoes every segment that still has
     a pending sample, whole, and produces exactly the file an uninterrupted run would have.
+    Where the segments start depends on the order alone, not on `workers`: solvers whose
+    results depend on a segment's first system (recycling, PARDISO's LU, whose analysis scales
+    by the values of the matrix it analysed) give the same data for every `workers`.
     """
-    pieces = np.array_split(order, max(1, min(workers, len(order))))
-    chains = []
-    for piece in pieces:
-        segments = [
-            [int(i) for i in piece[start : start + segment]]
-            for start in range(0, len(piece), segment)
-        ]
-        chains.append([seg for seg in segments if any(i in pending for i in seg)])
-    return [chain for chain in chains if chain]
+    segments = [
+        [int(i) for i in order[start : start + segment]] for start in range(0, len(order), segment)
+    ]
+    todo = [seg for seg in segments if any(i in pending for i in seg)]
+    runs = np.array_split(np.arange(len(todo)), max(1, min(workers, len(todo))))
+    return [[todo[i] for i in run] for run in runs if len(run)]
 
 
 def segment_rng(seed: int, split: str, segment: list[int]) -> np.random.Generator:
