@@ -14,6 +14,11 @@ SPD matrix K^(1/2) L K^(1/2), so real and positive), hence `symmetric` and `spd`
 
 `pde.stencil=skr_reference` rebuilds the SKR code's own systems, slip included (indefinite; see
 surrogate/pdes/skr_reference.py): a reproduction of the paper's benchmark, not a discretisation.
+
+`problems` makes a block of samples (the generator's 32 at 64²) bitwise as `problem` makes each:
+the coefficients drawn one stream at a time by the same code (the random field's two BLAS
+products stay per sample: a stacked product was slower, and its rounding could depend on the
+block), the stencils (harmonic, skr) assembled together; skr_reference goes one by one.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ alone, so it is built once per grid size and a sample only fills in the values: 
 work than assembling from coordinates. Entries come in the order scipy's coordinate-to-CSR
 conversion gives them (rows in C order, sorted columns), so the arrays are identical, bit for
 bit, to those of the coordinate assembly this replaces (tested).
+
+`stencil_data` fills in the values of a block of samples at once (darcy's and helmholtz's
+`problems`), each bitwise what the sample alone gives, and computes each face's harmonic mean
+once for the two nodes it joins (half the means of one per node and face).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import functools
 import numpy as np
 import scipy.sparse as sp
 
-CHUNK_VALUES = 2**13  # grid values of a chunk of samples: its arrays (64 KiB each) stay in cache
+CHUNK_VALUES = 2**13  # grid values per chunk of a block: bounds its temporaries (64 KiB each)
 SWAP_SAFE = np.finfo(np.float64).max / 2  # |a| at most this: 2 a is exact
 
 
@@ -118,8 +122,8 @@ def _fill_slots(coefficients: np.ndarray, values: np.ndarray, slots: list) -> No
 def stencil_matrix(data: np.ndarray, n: int, d: int) -> sp.csr_matrix:
     """The stencil's CSR matrix on n^d unknowns with the values `data` (one sample's
     `stencil_data`), with its own copy of the pattern: solvers may sort or prune a matrix's
-    arrays in place (a shared read-only pattern would save 3 µs of the 14 a matrix takes at
-    64², docs/benchmarks.md)."""
+    arrays in place (a shared read-only pattern saves 3-6 µs of the 11-17 a matrix takes at 64²,
+    nothing measurable in a run: docs/benchmarks.md)."""
     indptr, indices, _, _ = stencil_pattern(n, d)
     return sp.csr_matrix((data, indices.copy(), indptr.copy()), shape=(n**d, n**d))
 
