@@ -14,9 +14,17 @@ SPD matrix K^(1/2) L K^(1/2), so real and positive), hence `symmetric` and `spd`
 
 `pde.stencil=skr_reference` rebuilds the SKR code's own systems, slip included (indefinite; see
 surrogate/pdes/skr_reference.py): a reproduction of the paper's benchmark, not a discretisation.
+
+`problems` makes a block of samples (the generator's 32 at 64²) bitwise as `problem` makes each:
+the coefficients drawn one stream at a time by the same code (the random field's two BLAS
+products stay per sample: a stacked product was slower, and its rounding could depend on the
+block), the stencils (harmonic, skr) assembled together; skr_reference goes one by one.
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,7 +35,13 @@ from surrogate.pdes import skr_reference
 from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
 from surrogate.pdes.coefficients import RandomCoefficient
 from surrogate.pdes.random_fields import sample_grf
-from surrogate.pdes.stencil import assemble_stencil, harmonic_mean  # noqa: F401 (re-exported)
+from surrogate.pdes.stencil import (  # noqa: F401 (harmonic_mean re-exported)
+    assemble_stencil,
+    harmonic_mean,
+    stencil_data,
+    stencil_matrix,
+    with_boundary,
+)
 
 STENCILS = ("harmonic", "skr", "skr_reference")
 
@@ -63,11 +77,51 @@ def assemble_darcy_skr(
     return matrix, forcing.astype(np.float64).ravel()
 
 
+@functools.cache
+def skr_pattern(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(factors, indices, indptr) of `assemble_darcy_skr`'s matrix on n x n nodes, in the entry
+    order of its sparse product (scipy lists each row's columns in decreasing order): for a
+    coefficient K without zeros the values are factors * K[indices], as the product computes
+    them (0 + factor * K_j), elementwise.
+
+    Found once per n by multiplying the Laplacian's entry numbers (exact in float64) by ones,
+    so the order is the product's own; read-only.
+    """
+    laplacian, _ = assemble_darcy(np.ones((n + 2, n + 2)), np.zeros((n, n)))
+    numbers = np.arange(1, laplacian.nnz + 1, dtype=np.float64)
+    numbered = sp.csr_matrix((numbers, laplacian.indices, laplacian.indptr), laplacian.shape)
+    product = (numbered @ sp.diags(np.ones(n * n))).tocsr()
+    factors = laplacian.data[product.data.astype(np.intp) - 1]
+    pattern = (factors, product.indices, product.indptr)
+    for array in pattern:
+        array.flags.writeable = False
+    return pattern
+
+
+def skr_matrices(coefficients: np.ndarray, forcing: np.ndarray) -> list[sp.csr_matrix]:
+    """`assemble_darcy_skr`'s matrix of each interior coefficient (B, n, n) of a block, bitwise.
+
+    A sample with a zero product entry (which the sparse product drops) is assembled alone.
+    """
+    n = coefficients.shape[-1]
+    factors, indices, indptr = skr_pattern(n)
+    matrices = []
+    for coefficient in coefficients:
+        values = factors * coefficient.reshape(-1).take(indices)
+        if values.all():
+            matrix = sp.csr_matrix((values, indices.copy(), indptr.copy()), shape=(n * n, n * n))
+        else:
+            matrix = assemble_darcy_skr(with_boundary(coefficient, 2), forcing)[0]
+        matrices.append(matrix)
+    return matrices
+
+
 @FAMILIES.register("darcy")
 class Darcy(SteadyFamily):
     """Random-coefficient Darcy flow: parameters from a seed, systems from parameters."""
 
     name = "darcy"
+    block_assembly = True  # a block's stencils assembled together (not skr_reference's)
 
     def __init__(self, cfg: DictConfig) -> None:
         self.n = int(cfg.resolution)
@@ -117,6 +171,30 @@ class Darcy(SteadyFamily):
             inputs=coefficient[None],
             features=coefficient.ravel(),
         )
+
+    def problems(self, rngs: Sequence[np.random.Generator]) -> list[Problem]:
+        """`problem` of each of `rngs`, bitwise: each coefficient drawn from its own stream as
+        `problem` draws it (the random field's two matrix products per sample: a stacked
+        product's rounding could depend on the block), the stencils of the block assembled
+        together. skr_reference (a float32 FFT field, a coordinate assembly) goes one by one."""
+        if self.stencil == "skr_reference":
+            return super().problems(rngs)
+        coefficients = np.stack([self.sample_coefficient(rng) for rng in rngs])
+        rhs = np.full((len(rngs), self.n * self.n), self.forcing)
+        if self.stencil == "harmonic":
+            data = stencil_data(with_boundary(coefficients, 2))
+            matrices = [stencil_matrix(values, self.n, 2) for values in data]
+        else:
+            matrices = skr_matrices(coefficients, np.full((self.n, self.n), self.forcing))
+        return [
+            Problem(
+                matrix=matrix,
+                rhs=rhs[b],
+                inputs=coefficients[b : b + 1],
+                features=coefficients[b].ravel(),
+            )
+            for b, matrix in enumerate(matrices)
+        ]
 
     def _skr_reference_problem(self, rng: np.random.Generator) -> Problem:
         """SKR's system; stored input: the interior coefficient; sorted on the edited grid."""

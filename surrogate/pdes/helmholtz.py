@@ -16,6 +16,7 @@ is refused. The check uses k alone (local wavenumber k / sqrt(a) is larger where
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,7 +25,7 @@ from omegaconf import DictConfig
 from surrogate.errors import UserError
 from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
 from surrogate.pdes.darcy import Darcy, assemble_darcy
-from surrogate.pdes.stencil import diagonal_positions
+from surrogate.pdes.stencil import diagonal_positions, stencil_data, stencil_matrix, with_boundary
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ class Helmholtz(SteadyFamily):
     spd = False
     symmetric = True
     diffusion: type = Darcy  # its coefficient sampling, resolution and forcing (harmonic stencil)
-    assemble = staticmethod(assemble_helmholtz)
+    assemble = staticmethod(assemble_helmholtz)  # `problems` assembles the same, a block at once
+    block_assembly = True  # a block's stencils assembled together
 
     def __init__(self, cfg: DictConfig) -> None:
         self.darcy = self.diffusion(cfg)
@@ -120,6 +122,37 @@ class Helmholtz(SteadyFamily):
             features=both.ravel(),
             params={"wavenumber": k},
         )
+
+    def problems(self, rngs: Sequence[np.random.Generator]) -> list[Problem]:
+        """`problem` of each of `rngs`, bitwise: each coefficient and k drawn from its own
+        stream as `problem` draws them (the random field's matrix products one sample at a
+        time: a stacked product's rounding could depend on the block), the stencils of the block
+        assembled together, then k^2 off each diagonal as `assemble` takes it."""
+        draws = [self.sample(rng) for rng in rngs]
+        coefficients = np.stack([coefficient for coefficient, _ in draws])
+        d, n = self.dimensions, self.n
+        inputs = np.empty((len(rngs), 2, *coefficients.shape[1:]))
+        inputs[:, 0] = coefficients
+        rhs = np.full((len(rngs), n**d), self.darcy.forcing)
+        diagonal = diagonal_positions(n, d)
+        problems = []
+        for b, data in enumerate(stencil_data(with_boundary(coefficients, d))):
+            k = draws[b][1]
+            inputs[b, 1] = k
+            data[diagonal] -= k**2
+            matrix = stencil_matrix(data, n, d)
+            matrix.eliminate_zeros()  # as `assemble` does
+            both = inputs[b]
+            problems.append(
+                Problem(
+                    matrix=matrix,
+                    rhs=rhs[b],
+                    inputs=both if self.channel else both[:1],
+                    features=both.ravel(),
+                    params={"wavenumber": k},
+                )
+            )
+        return problems
 
     def solution_fields(self, solution: np.ndarray) -> np.ndarray:
         return solution.reshape(1, *(self.n,) * self.dimensions)

@@ -78,9 +78,14 @@ def test_each_sample_is_assembled_once_when_sorted(make_cfg, monkeypatch):
     """Sorting draws features without assembling; solving assembles each sample once."""
     pde_class = type(build_pde(make_cfg("generate").pde))
     calls: list[int] = []
-    problem = pde_class.problem
+    problem, problems = pde_class.problem, pde_class.problems  # darcy's block does not call problem
     monkeypatch.setattr(
         pde_class, "problem", lambda self, rng: calls.append(1) or problem(self, rng)
+    )
+    monkeypatch.setattr(
+        pde_class,
+        "problems",
+        lambda self, rngs: calls.extend([1] * len(rngs)) or problems(self, rngs),
     )
     cfg = make_cfg(
         "generate", "pde.resolution=8", "n_train=12", "n_test=0", "sort=greedy", "name=once"

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import h5py
 import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
 from omegaconf import OmegaConf
 
+from surrogate.data.digest import content_digest
 from surrogate.errors import UserError
-from surrogate.pdes.darcy import Darcy, assemble_darcy, assemble_darcy_skr, interior_points
+from surrogate.generation import solving
+from surrogate.generation.run import generate
+from surrogate.generation.solving import sample_rng
+from surrogate.pdes import stencil as stencil_module
+from surrogate.pdes.base import SteadyFamily
+from surrogate.pdes.darcy import (
+    Darcy,
+    assemble_darcy,
+    assemble_darcy_skr,
+    interior_points,
+    skr_matrices,
+)
 from surrogate.pdes.random_fields import sample_grf
+from surrogate.pdes.stencil import stencil_data, stencil_matrix
+from tests.conftest import compose_stage
+from tests.generation.test_features import coordinate_assembly
 
 PI = np.pi
 
@@ -161,3 +179,98 @@ def test_unknown_stencil_is_a_user_error():
         UserError, match="pde.stencil=fancy is unknown; choose one of: harmonic, skr"
     ):
         darcy("lognormal", 8, stencil="fancy")
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def assert_same_problems(one: list, block: list) -> None:
+    """Bitwise the same matrices (data, indices, indptr), right-hand sides, inputs, features
+    and params."""
+    assert len(one) == len(block)
+    for a, b in zip(one, block):
+        assert a.matrix.shape == b.matrix.shape
+        for key in ("data", "indices", "indptr"):
+            assert same_bits(getattr(a.matrix, key), getattr(b.matrix, key)), key
+        for key in ("rhs", "inputs", "features"):
+            assert same_bits(getattr(a, key), getattr(b, key)), key
+        assert a.params == b.params
+
+
+def sample_streams(count: int) -> list[np.random.Generator]:
+    return [sample_rng(0, "train", index) for index in range(count)]
+
+
+@pytest.mark.parametrize(
+    "stencil, kind, n",
+    [
+        (stencil, kind, n)
+        for stencil, kind in [
+            ("harmonic", "two_phase"),
+            ("harmonic", "lognormal"),
+            ("skr", "two_phase"),
+            ("skr", "lognormal"),
+            ("skr_reference", "lognormal"),
+        ]
+        for n in ([6, 12] if stencil == "skr_reference" else [5, 12])  # FNO's GRF: even sizes
+    ],
+)
+def test_a_block_of_problems_is_bitwise_each_problem_alone(monkeypatch, stencil, kind, n):
+    monkeypatch.setattr(stencil_module, "CHUNK_VALUES", 2 * n * n)  # chunks of 2, one partial
+    pde = darcy(kind, n, stencil=stencil)
+    assert pde.block_assembly
+    assert_same_problems(
+        [pde.problem(r) for r in sample_streams(7)], pde.problems(sample_streams(7))
+    )
+
+
+def test_skr_block_assembles_a_sample_with_a_zero_product_alone():
+    """The sparse product drops a zero entry; the block's pattern would keep it."""
+    rng = np.random.default_rng(4)
+    coefficients = np.exp(rng.standard_normal((3, 6, 6)))
+    coefficients[1, 2, 3] = 0.0
+    forcing = np.ones((6, 6))
+    for matrix, coefficient in zip(skr_matrices(coefficients, forcing), coefficients):
+        expected, _ = assemble_darcy_skr(np.pad(coefficient, 1, mode="edge"), forcing)
+        for key in ("data", "indices", "indptr"):
+            assert same_bits(getattr(matrix, key), getattr(expected, key)), key
+    assert skr_matrices(coefficients, forcing)[1].nnz < skr_matrices(coefficients, forcing)[0].nnz
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_stencil_block_is_bitwise_the_coordinate_assembly_with_extreme_values(monkeypatch, d):
+    """A face's harmonic mean is computed once for both its nodes only where swapping the two
+    coefficients gives the same bits; a chunk with inf, NaN or values near the float64 limit
+    is computed both ways, as the coordinate assembly is."""
+    monkeypatch.setattr(stencil_module, "CHUNK_VALUES", 3**d)  # one sample per chunk
+    rng = np.random.default_rng(d)
+    coefficients = np.exp(rng.standard_normal((5, *(5,) * d)))
+    node, neighbour = (1,) * (d - 1) + (2,), (1,) * (d - 1) + (3,)  # interior, adjacent
+    coefficients[1][node], coefficients[1][neighbour] = 1.7e308, 0.25  # 2 a overflows, 2 b not
+    coefficients[2][node] = np.inf
+    coefficients[3][node] = np.nan
+    with np.errstate(over="ignore", invalid="ignore"):
+        block = stencil_data(coefficients)
+        for data, coefficient in zip(block, coefficients):
+            expected = coordinate_assembly(coefficient)
+            assert same_bits(data, expected.data)
+            assert same_bits(stencil_matrix(data, 3, d).indices, expected.indices)
+
+
+def test_a_generated_dataset_does_not_depend_on_drawing_in_blocks(tmp_path, monkeypatch):
+    """The digest of a short run with blocks of 3 (a partial one included) is that of one
+    sample at a time, each problem made alone (`SteadyFamily.problems`)."""
+    overrides = ["pde=darcy", "pde.resolution=10", "pde.coefficient=lognormal", "n_train=7"]
+    overrides += ["n_test=2", "solver=auto", "name=x"]
+
+    def digests(root: Path) -> list[str]:
+        generate(compose_stage("generate", root, overrides))
+        files = [h5py.File(root / "data" / "x" / f"{split}.h5") for split in ("train", "test")]
+        return [content_digest(file) for file in files]
+
+    monkeypatch.setattr(solving, "SAMPLE_BLOCK", 3)
+    blocks = digests(tmp_path / "blocks")
+    monkeypatch.setattr(solving, "SAMPLE_BLOCK", 1)
+    monkeypatch.setattr(Darcy, "problems", SteadyFamily.problems)
+    assert blocks == digests(tmp_path / "one")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -10,11 +11,17 @@ import pytest
 import scipy.sparse.linalg as spla
 from omegaconf import OmegaConf
 
+from surrogate.data.digest import content_digest
 from surrogate.errors import UserError
+from surrogate.generation import solving
+from surrogate.generation.run import generate
+from surrogate.pdes import stencil as stencil_module
+from surrogate.pdes.base import SteadyFamily
 from surrogate.pdes.darcy import interior_points
 from surrogate.pdes.helmholtz import Helmholtz, assemble_helmholtz
+from surrogate.pdes.helmholtz3d import Helmholtz3D
 from tests.conftest import compose_stage
-from tests.pdes.test_darcy import coefficient, exact_u
+from tests.pdes.test_darcy import assert_same_problems, coefficient, exact_u, sample_streams
 from tests.pdes.test_darcy import forcing as darcy_forcing
 
 K = 7.0
@@ -91,3 +98,51 @@ def test_generate_through_the_cli_config(tmp_path):
         assert file["inputs"].shape == (4, 2, 16, 16) and file["outputs"].shape == (4, 1, 16, 16)
         assert np.isfinite(file["outputs"][:]).all() and file["completed"][:].all()
         assert np.all((file["params/wavenumber"][:] >= 10) & (file["params/wavenumber"][:] <= 20))
+
+
+@pytest.mark.parametrize("kind", ["lognormal", "two_phase"])
+@pytest.mark.parametrize("channel", [True, False])
+@pytest.mark.parametrize("n", [13, 24])
+def test_a_block_of_problems_is_bitwise_each_problem_alone(monkeypatch, kind, channel, n):
+    monkeypatch.setattr(stencil_module, "CHUNK_VALUES", 2 * n * n)  # chunks of 2, one partial
+    pde = helmholtz(n, 1.0, 8.0, coefficient=kind, wavenumber_channel=channel)
+    assert pde.block_assembly
+    assert_same_problems(
+        [pde.problem(r) for r in sample_streams(7)], pde.problems(sample_streams(7))
+    )
+
+
+def test_a_block_of_3d_problems_is_bitwise_each_problem_alone():
+    cfg = compose_stage("generate", Path("."), ["pde=helmholtz3d", "pde.resolution=5"]).pde
+    cfg.wavenumber.min, cfg.wavenumber.max = 1.0, 3.0
+    pde = Helmholtz3D(cfg)
+    assert_same_problems(
+        [pde.problem(r) for r in sample_streams(5)], pde.problems(sample_streams(5))
+    )
+
+
+def test_a_diagonal_that_k_squared_cancels_is_dropped_in_a_block_too():
+    """a = 1, n = 3: every diagonal entry is 4 / h^2 = 64 = k^2 for k = 8, exactly."""
+    pde = helmholtz(3, 0.0, 1.0, coefficient="two_phase", values=[1.0, 1.0])
+    pde.k_min = pde.k_max = 8.0  # past the resolution check, for the exact cancellation
+    block = pde.problems(sample_streams(2))
+    assert block[0].matrix.nnz == 33 - 9  # 5-point stencil on 3 x 3 without its diagonal
+    assert_same_problems([pde.problem(r) for r in sample_streams(2)], block)
+
+
+def test_a_generated_dataset_does_not_depend_on_drawing_in_blocks(tmp_path, monkeypatch):
+    """The digest of a short run with blocks of 3 (a partial one included) is that of one
+    sample at a time, each problem made alone (`SteadyFamily.problems`)."""
+    overrides = ["pde=helmholtz", "pde.resolution=16", "n_train=7", "n_test=2", "solver=auto"]
+    overrides += ["name=x"]
+
+    def digests(root: Path) -> list[str]:
+        generate(compose_stage("generate", root, overrides))
+        files = [h5py.File(root / "data" / "x" / f"{split}.h5") for split in ("train", "test")]
+        return [content_digest(file) for file in files]
+
+    monkeypatch.setattr(solving, "SAMPLE_BLOCK", 3)
+    blocks = digests(tmp_path / "blocks")
+    monkeypatch.setattr(solving, "SAMPLE_BLOCK", 1)
+    monkeypatch.setattr(Helmholtz, "problems", SteadyFamily.problems)
+    assert blocks == digests(tmp_path / "one")
