@@ -19,7 +19,7 @@ needs_submitit = pytest.mark.skipif(
     importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
     reason="needs the cluster extra: pip install -e '.[cluster]'",
 )
-SMALL = ["pde.resolution=8", "n_train=8", "n_test=4", "name=sharded", "seed=3"]
+SMALL = ["pde.resolution=8", "n_train=8", "n_test=4", "segment=2", "name=sharded", "seed=3"]
 
 
 @needs_submitit

@@ -99,10 +99,13 @@ def test_shards_merge_into_the_full_dataset(make_cfg):
         "solver.m=20",
         "solver.k=5",
         "sort=greedy",
+        "segment=2",
     ]
-    for i in range(3):
-        summary = generate(make_cfg("generate", *args, "name=sharded", f"shard={i}/3"))
-        assert summary["train"]["solved_now"] in (3, 4)
+    solved = [
+        generate(make_cfg("generate", *args, "name=sharded", f"shard={i}/3"))["train"]["solved_now"]
+        for i in range(3)
+    ]
+    assert solved == [4, 4, 2]  # whole segments of 2: five of them, in runs of 2, 2 and 1
     directory = Path(make_cfg("generate").paths.data_dir) / "sharded"
     assert not (directory / "train.h5").exists() and len(list(directory.glob("train.shard-*"))) == 3
     merged = make_cfg("generate", *args, "name=sharded")
