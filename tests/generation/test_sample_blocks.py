@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from surrogate.data.digest import stored_digest
 from surrogate.generation import solving
+from surrogate.generation.run import generate
 from surrogate.pdes import build_pde
+from surrogate.pdes.base import SteadyFamily
 from tests.conftest import compose_stage
 
 
@@ -36,3 +41,25 @@ def test_blocks_are_bounded_by_their_fields_bytes(tmp_path):
     assert 1 < block(256) < solving.SAMPLE_BLOCK
     assert block(2048) == 1
     assert list(solving.sample_blocks([5, 1, 4, 2, 3], 2)) == [[5, 1], [4, 2], [3]]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["pde=darcy", "pde.coefficient=lognormal"], ["pde=helmholtz"]],
+    ids=["darcy", "helmholtz"],
+)
+def test_a_generated_dataset_does_not_depend_on_drawing_in_blocks(tmp_path, monkeypatch, overrides):
+    """The digests of a short run with blocks of 3 (a partial one included) are those of one
+    sample at a time, each problem made alone (`SteadyFamily.problems`)."""
+    overrides = [*overrides, "pde.resolution=16", "n_train=7", "n_test=2", "solver=auto", "name=x"]
+
+    def digests(root: Path) -> list[str]:
+        generate(compose_stage("generate", root, overrides))
+        return [stored_digest(root / "data" / "x" / f"{split}.h5") for split in ("train", "test")]
+
+    monkeypatch.setattr(solving, "SAMPLE_BLOCK", 3)
+    blocks = digests(tmp_path / "blocks")
+    monkeypatch.setattr(solving, "SAMPLE_BLOCK", 1)
+    family = type(build_pde(compose_stage("generate", tmp_path, overrides).pde))
+    monkeypatch.setattr(family, "problems", SteadyFamily.problems)
+    assert blocks == digests(tmp_path / "one")

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import h5py
 import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
 from omegaconf import OmegaConf
 
-from surrogate.data.digest import content_digest
 from surrogate.errors import UserError
-from surrogate.generation import solving
-from surrogate.generation.run import generate
 from surrogate.generation.solving import sample_rng
 from surrogate.pdes import stencil as stencil_module
-from surrogate.pdes.base import SteadyFamily
 from surrogate.pdes.darcy import (
     Darcy,
     assemble_darcy,
@@ -26,7 +19,6 @@ from surrogate.pdes.darcy import (
 )
 from surrogate.pdes.random_fields import sample_grf
 from surrogate.pdes.stencil import stencil_data, stencil_matrix
-from tests.conftest import compose_stage
 from tests.generation.test_features import coordinate_assembly
 
 PI = np.pi
@@ -256,21 +248,3 @@ def test_stencil_block_is_bitwise_the_coordinate_assembly_with_extreme_values(mo
             expected = coordinate_assembly(coefficient)
             assert same_bits(data, expected.data)
             assert same_bits(stencil_matrix(data, 3, d).indices, expected.indices)
-
-
-def test_a_generated_dataset_does_not_depend_on_drawing_in_blocks(tmp_path, monkeypatch):
-    """The digest of a short run with blocks of 3 (a partial one included) is that of one
-    sample at a time, each problem made alone (`SteadyFamily.problems`)."""
-    overrides = ["pde=darcy", "pde.resolution=10", "pde.coefficient=lognormal", "n_train=7"]
-    overrides += ["n_test=2", "solver=auto", "name=x"]
-
-    def digests(root: Path) -> list[str]:
-        generate(compose_stage("generate", root, overrides))
-        files = [h5py.File(root / "data" / "x" / f"{split}.h5") for split in ("train", "test")]
-        return [content_digest(file) for file in files]
-
-    monkeypatch.setattr(solving, "SAMPLE_BLOCK", 3)
-    blocks = digests(tmp_path / "blocks")
-    monkeypatch.setattr(solving, "SAMPLE_BLOCK", 1)
-    monkeypatch.setattr(Darcy, "problems", SteadyFamily.problems)
-    assert blocks == digests(tmp_path / "one")

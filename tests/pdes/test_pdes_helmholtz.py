@@ -11,12 +11,9 @@ import pytest
 import scipy.sparse.linalg as spla
 from omegaconf import OmegaConf
 
-from surrogate.data.digest import content_digest
 from surrogate.errors import UserError
-from surrogate.generation import solving
 from surrogate.generation.run import generate
 from surrogate.pdes import stencil as stencil_module
-from surrogate.pdes.base import SteadyFamily
 from surrogate.pdes.darcy import interior_points
 from surrogate.pdes.helmholtz import Helmholtz, assemble_helmholtz
 from surrogate.pdes.helmholtz3d import Helmholtz3D
@@ -90,7 +87,6 @@ def test_unresolved_wavenumber_warns_or_is_refused(caplog):
 
 
 def test_generate_through_the_cli_config(tmp_path):
-    from surrogate.generation.run import generate
 
     overrides = ["pde=helmholtz", "pde.resolution=16", "n_train=4", "n_test=2", "name=x"]
     generate(compose_stage("generate", tmp_path, overrides))
@@ -128,21 +124,3 @@ def test_a_diagonal_that_k_squared_cancels_is_dropped_in_a_block_too():
     block = pde.problems(sample_streams(2))
     assert block[0].matrix.nnz == 33 - 9  # 5-point stencil on 3 x 3 without its diagonal
     assert_same_problems([pde.problem(r) for r in sample_streams(2)], block)
-
-
-def test_a_generated_dataset_does_not_depend_on_drawing_in_blocks(tmp_path, monkeypatch):
-    """The digest of a short run with blocks of 3 (a partial one included) is that of one
-    sample at a time, each problem made alone (`SteadyFamily.problems`)."""
-    overrides = ["pde=helmholtz", "pde.resolution=16", "n_train=7", "n_test=2", "solver=auto"]
-    overrides += ["name=x"]
-
-    def digests(root: Path) -> list[str]:
-        generate(compose_stage("generate", root, overrides))
-        files = [h5py.File(root / "data" / "x" / f"{split}.h5") for split in ("train", "test")]
-        return [content_digest(file) for file in files]
-
-    monkeypatch.setattr(solving, "SAMPLE_BLOCK", 3)
-    blocks = digests(tmp_path / "blocks")
-    monkeypatch.setattr(solving, "SAMPLE_BLOCK", 1)
-    monkeypatch.setattr(Helmholtz, "problems", SteadyFamily.problems)
-    assert blocks == digests(tmp_path / "one")
