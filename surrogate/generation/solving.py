@@ -1,4 +1,4 @@
-"""Turning a split's samples into solved fields: order them, cut the order into chains, solve.
+"""Turning a split's samples into solved fields: order them, cut the order into segments, solve.
 
 Each chain is solved in order by one `ChainSolver`, which carries its recycled subspace,
 preconditioner and previous solution from one system to the next. A chain is cut into

@@ -44,10 +44,10 @@ class SolverWorkers:
         # queue would stop them meanwhile), bounded in memory.
         self.results = context.Queue(maxsize=max(4 * count, QUEUE_BYTES // sample_bytes))
         self.tasks = context.Queue()  # (slot, split, segments): one for each worker per split
-        # How many of each split's segments are taken, a counter per split (`slot`): a worker
-        # that comes to a split late finds its segments all taken, never those of another.
+        # How many of each split's segments are taken, a counter per split (its `slot` in
+        # SPLITS): a worker that comes to a split late finds its segments all taken, never
+        # those of another.
         self.claimed = context.Array("q", len(SPLITS))
-        self.splits = 0  # splits given so far
         container = OmegaConf.to_container(cfg, resolve=True)
         self.processes = [
             context.Process(
@@ -67,7 +67,7 @@ class SolverWorkers:
 
         Returns as soon as every sample is in, without waiting for a worker still starting
         up (it finds the split's segments all taken when it comes to them)."""
-        slot, self.splits = self.splits, self.splits + 1
+        slot = SPLITS.index(split)
         for _ in self.processes:
             self.tasks.put((slot, split, segments))
         pending = sum(len(segment) for segment in segments)
