@@ -11,6 +11,7 @@ from rich.table import Table
 
 from surrogate.checks import check_eval
 from surrogate.cli.app import stage_app
+from surrogate.cli.command import run_command
 
 SHOWN = {
     "rel_l2": "relative L2 (mean)",
@@ -119,4 +120,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from surrogate.checks import check_generate
 from surrogate.cli.app import stage_app
+from surrogate.cli.command import run_command
 
 
 @stage_app("generate")
@@ -65,4 +66,4 @@ def _print_digests(directory: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

@@ -16,6 +16,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from surrogate.checks import require_bool, require_float, require_int, require_name
+from surrogate.cli.command import run_command
 from surrogate.errors import Interrupted, UserError
 
 FORMAT_OPTIONS = {"spatial_dims": "neuraloperator", "dt": "neuraloperator"}
@@ -131,4 +132,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

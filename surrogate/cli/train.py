@@ -6,6 +6,7 @@ from omegaconf import DictConfig
 
 from surrogate.checks import check_train
 from surrogate.cli.app import stage_app
+from surrogate.cli.command import run_command
 
 
 @stage_app("train")
@@ -17,4 +18,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)
