@@ -25,10 +25,11 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from surrogate.data.schema import SPLITS
-from surrogate.generation.solving import SolvedSample, solve_chain
+from surrogate.generation.solving import SAMPLE_BLOCK, SolvedSample, solve_chain
 from surrogate.pdes.base import PDEFamily
 
 QUEUE_BYTES = 128 * 2**20  # fields that may wait in the queue between the workers and the writer
+MESSAGE_BYTES = 2**20  # at most this many bytes of fields per message, or a single sample
 POLL_SECONDS = 1.0  # how often a waiting worker checks that the generating process is alive
 
 
@@ -40,9 +41,13 @@ class SolverWorkers:
         spec = pde.fields
         inputs = len(spec.input_names) * math.prod(spec.spatial_shape)
         sample_bytes = 4 * (inputs + math.prod(spec.output_shape))
+        # Small samples travel a block per message: the writer then unpickles and receives one
+        # message per block, not one per sample.
+        per_message = max(1, min(SAMPLE_BLOCK, MESSAGE_BYTES // sample_bytes))
         # Room for the samples the workers solve while this process solves or flushes (a full
         # queue would stop them meanwhile), bounded in memory.
-        self.results = context.Queue(maxsize=max(4 * count, QUEUE_BYTES // sample_bytes))
+        room = QUEUE_BYTES // (per_message * sample_bytes)
+        self.results = context.Queue(maxsize=max(4 * count, room))
         self.tasks = context.Queue()  # (slot, split, segments): one for each worker per split
         # How many of each split's segments are taken, a counter per split (its `slot` in
         # SPLITS): a worker that comes to a split late finds its segments all taken, never
@@ -52,7 +57,7 @@ class SolverWorkers:
         self.processes = [
             context.Process(
                 target=_worker,
-                args=(container, self.tasks, self.claimed, self.results, os.getpid()),
+                args=(container, per_message, self.tasks, self.claimed, self.results, os.getpid()),
                 daemon=True,
             )
             for _ in range(count)
@@ -157,8 +162,7 @@ class _Received:
     def _take(self, message: object) -> Iterator[SolvedSample]:
         if isinstance(message, str):
             raise RuntimeError(f"a solver worker failed: {message}")
-        else:
-            yield message  # type: ignore[misc]
+        yield from message  # type: ignore[misc]
 
     def _check_alive(self) -> None:
         dead = [p for p in self.processes if p.exitcode not in (None, 0)]
@@ -166,21 +170,28 @@ class _Received:
             raise RuntimeError(f"a solver worker died (exit code {dead[0].exitcode})") from None
 
 
-def _worker(container: dict, tasks, claimed, results, parent: int) -> None:
+def _worker(container: dict, per_message: int, tasks, claimed, results, parent: int) -> None:
     """Solve the segments of each split given in `tasks` (until it gives None) as they are
-    claimed and send their samples to the writer process `parent`; stop as soon as that
-    process is gone (killed), instead of solving on for no one or waiting forever."""
+    claimed and send their samples to the writer process `parent`, `per_message` at a time;
+    stop as soon as that process is gone (killed), instead of solving on for no one or
+    waiting forever."""
     try:
         cfg = OmegaConf.create(container)
         while (task := _next_task(tasks, parent)) is not None:
             slot, split, segments = task
+            message: list[SolvedSample] = []
             for sample in solve_chain(cfg, split, claimed_segments(segments, claimed, slot)):
                 # As float32, the type the file stores (same rounding as the writer's
                 # conversion): half the bytes to pickle, send and unpickle in the writer.
                 sample.inputs = sample.inputs.astype(np.float32)
                 sample.outputs = sample.outputs.astype(np.float32)
-                if not _send(results, sample, parent):
-                    return
+                message.append(sample)
+                if len(message) == per_message:
+                    if not _send(results, message, parent):
+                        return
+                    message = []
+            if message and not _send(results, message, parent):
+                return
     except Exception as error:  # reported to the parent, which stops the generation
         _send(results, f"{type(error).__name__}: {error}", parent)
 

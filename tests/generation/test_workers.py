@@ -113,7 +113,8 @@ def test_the_workers_of_a_run_solve_one_split_after_another(make_cfg):
 
 def test_a_worker_solves_whatever_segments_are_left_as_if_each_were_alone(make_cfg):
     """A worker whose first segment is another chain's third (the others taken already)
-    solves it, and the next, as each alone from a fresh state."""
+    solves it, and the next, as each alone from a fresh state, and sends its samples a few
+    at a time."""
     cfg = make_cfg("generate", "pde.resolution=12", "solver=gcrodr", "workers=2", "segment=3")
     segments = [
         segment for chain in plan_chains(np.arange(12), set(range(12)), 2, 3) for segment in chain
@@ -123,8 +124,11 @@ def test_a_worker_solves_whatever_segments_are_left_as_if_each_were_alone(make_c
     tasks: queue.Queue = queue.Queue()
     tasks.put((0, "train", segments))
     tasks.put(None)  # no more splits
-    _worker(OmegaConf.to_container(cfg, resolve=True), tasks, counter, results, os.getppid())
-    sent = [results.get_nowait() for _ in range(results.qsize())]
+    container = OmegaConf.to_container(cfg, resolve=True)
+    _worker(container, 4, tasks, counter, results, os.getppid())
+    messages = [results.get_nowait() for _ in range(results.qsize())]
+    assert [len(message) for message in messages] == [4, 2]  # 4 a message, the rest at the end
+    sent = [sample for message in messages for sample in message]
     assert [s.index for s in sent] == segments[2] + segments[3]
     alone = [s for segment in segments[2:] for s in solve_chain(cfg, "train", [segment])]
     for sample, expected in zip(sent, alone, strict=True):
