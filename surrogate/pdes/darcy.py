@@ -38,8 +38,7 @@ from surrogate.pdes.random_fields import sample_grf
 from surrogate.pdes.stencil import (  # noqa: F401 (harmonic_mean re-exported)
     assemble_stencil,
     harmonic_mean,
-    stencil_data,
-    stencil_matrix,
+    stencil_matrices,
     with_boundary,
 )
 
@@ -182,8 +181,7 @@ class Darcy(SteadyFamily):
         coefficients = np.stack([self.sample_coefficient(rng) for rng in rngs])
         rhs = np.full((len(rngs), self.n * self.n), self.forcing)
         if self.stencil == "harmonic":
-            data = stencil_data(with_boundary(coefficients, 2))
-            matrices = [stencil_matrix(values, self.n, 2) for values in data]
+            matrices = stencil_matrices(coefficients)
         else:
             matrices = skr_matrices(coefficients, np.full((self.n, self.n), self.forcing))
         return [
