@@ -139,6 +139,12 @@ class Darcy(SteadyFamily):
                 "pde.stencil=skr_reference reproduces SKR's lognormal systems (FNO's periodic "
                 "GRF on the full grid): set pde.coefficient=lognormal and leave pde.grf.modes null"
             )
+        if self.stencil == "skr_reference" and self.n % 2:
+            raise UserError(
+                f"pde.stencil=skr_reference needs an even pde.resolution (FNO's periodic GRF "
+                f"takes an even grid, resolution + 2 points per side); got {self.n}: use "
+                f"pde.resolution={self.n - 1} or {self.n + 1} (SKR's benchmark: 78)"
+            )
         self.forcing = float(cfg.forcing)
         self.points = interior_points(self.n)
 
