@@ -120,7 +120,7 @@ class Darcy(SteadyFamily):
     """Random-coefficient Darcy flow: parameters from a seed, systems from parameters."""
 
     name = "darcy"
-    block_assembly = True  # a block's stencils assembled together (not skr_reference's)
+    block_assembly = True  # a block's stencils assembled together (skr_reference: `__init__`)
 
     def __init__(self, cfg: DictConfig) -> None:
         self.n = int(cfg.resolution)
@@ -131,6 +131,8 @@ class Darcy(SteadyFamily):
             )
         # Solvers read these: SKR's stencil is neither symmetric nor (hence) SPD.
         self.symmetric = self.spd = self.stencil == "harmonic"
+        # skr_reference's problems are made one at a time, each just before its solve.
+        self.block_assembly = self.stencil != "skr_reference"
         self.coefficient = RandomCoefficient.read(cfg, self.n)
         if self.stencil == "skr_reference" and (
             self.coefficient.kind != "lognormal" or cfg.grf.modes is not None
