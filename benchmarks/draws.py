@@ -15,6 +15,7 @@ sample, median (min-max) of the repeats, and the ratio of the medians of "loop, 
 
     python benchmarks/draws.py --family darcy helmholtz --resolution 64 256
     python benchmarks/draws.py --family darcy --extra pde.coefficient=lognormal pde.stencil=skr
+    python benchmarks/draws.py --family darcy3d --resolution 32
 
 Time it under the CPU lock on a shared machine (`flock /tmp/surrogate-cpu.lock ...`).
 """
@@ -22,6 +23,7 @@ Time it under the CPU lock on a shared machine (`flock /tmp/surrogate-cpu.lock .
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -40,12 +42,14 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f})"
 
 
-def time_case(family: str, resolution: int, samples: int, repeats: int, extra: list[str]) -> str:
-    """One table row: µs per sample one by one and in blocks."""
+def time_case(family: str, resolution: int, at_64: int, repeats: int, extra: list[str]) -> str:
+    """One table row: µs per sample one by one and in blocks, over as many samples as hold
+    the grid points of `at_64` samples at 64² (at least 32)."""
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         overrides = [f"pde={family}", f"pde.resolution={resolution}", *extra]
         pde = build_pde(compose("generate", overrides).pde)
     size = solving.samples_per_block(pde)
+    samples = max(32, at_64 * 64**2 // math.prod(pde.fields.spatial_shape))
 
     def one_by_one(rngs: list) -> None:
         for rng in rngs:
@@ -81,13 +85,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", nargs="+", default=["darcy", "helmholtz"])
     parser.add_argument("--resolution", type=int, nargs="+", default=[64, 256])
-    parser.add_argument("--samples", type=int, default=1000, help="per repeat (at 64²)")
+    parser.add_argument(
+        "--samples", type=int, default=1000, help="per repeat at 64² (as many grid points else)"
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--extra", nargs="*", default=[], help="overrides, e.g. pde.stencil=skr")
     options = parser.parse_args()
     print(
         f"\nµs per sample to draw and assemble, median (min-max) of {options.repeats} repeats; "
-        f"{options.samples} samples at 64², as many samples' worth of work at other sizes\n"
+        f"{options.samples} samples at 64², as many samples' grid points at other sizes\n"
     )
     print(
         "| family | overrides | resolution | samples per block | one by one | loop, kept | block "
@@ -97,8 +103,7 @@ def main() -> None:
     with threadpool_limits(limits=1):
         for family in options.family:
             for resolution in options.resolution:
-                samples = max(32, options.samples * 64**2 // resolution**2)
-                row = time_case(family, resolution, samples, options.repeats, options.extra)
+                row = time_case(family, resolution, options.samples, options.repeats, options.extra)
                 print(row, flush=True)
 
 

@@ -77,6 +77,7 @@ class Sizes:
     spd: bool
     random_modes: int  # modes per axis of random fields finer than the grid (0: none are)
     systems: Systems  # what the solver (and so `sort=auto`) is told of the family
+    blocks: bool  # whether a block of samples is drawn ahead of its solves (`block_assembly`)
 
     @classmethod
     def of(cls, cfg: DictConfig, pde: object, resolution: int | None = None) -> Sizes:
@@ -101,6 +102,7 @@ class Sizes:
             spd=bool(pde.spd),  # type: ignore[attr-defined]
             random_modes=modes if modes > spec.spatial_shape[0] else 0,
             systems=systems_of(pde),
+            blocks=bool(getattr(pde, "block_assembly", False)),
         )
 
     @property
@@ -198,10 +200,11 @@ def memory_per_solver(solver: DictConfig, sizes: Sizes) -> dict[str, float]:
     if not sizes.linear:  # the spectral families: no linear system
         return parts
     parts["matrix"] = sizes.nonzeros * MATRIX_BYTES_PER_NONZERO
-    # The rest of a steady family's block of samples drawn and assembled before their solves
-    # (at most solving.BLOCK_BYTES; none where one sample alone is more).
+    # The rest of a block of samples drawn and assembled before their solves, by a steady
+    # family that draws in blocks (at most solving.BLOCK_BYTES; none where one sample alone is
+    # more); one that draws one at a time makes each sample's problem just before its solve.
     block = sizes.fields_bytes + CSR_BYTES_PER_NONZERO * sizes.nonzeros
-    if sizes.states == 1 and block < BLOCK_BYTES:
+    if sizes.blocks and block < BLOCK_BYTES:
         parts["samples drawn ahead"] = float(min(BLOCK_BYTES, (SAMPLE_BLOCK - 1) * block))
     if sizes.states > 1:  # implicit steps: the operator, its scaled copy and the step's matrix
         parts["time-step operators"] = 3 * CSR_BYTES_PER_NONZERO * sizes.nonzeros

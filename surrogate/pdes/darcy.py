@@ -38,8 +38,7 @@ from surrogate.pdes.random_fields import sample_grf
 from surrogate.pdes.stencil import (  # noqa: F401 (harmonic_mean re-exported)
     assemble_stencil,
     harmonic_mean,
-    stencil_data,
-    stencil_matrix,
+    stencil_matrices,
     with_boundary,
 )
 
@@ -121,7 +120,7 @@ class Darcy(SteadyFamily):
     """Random-coefficient Darcy flow: parameters from a seed, systems from parameters."""
 
     name = "darcy"
-    block_assembly = True  # a block's stencils assembled together (not skr_reference's)
+    block_assembly = True  # a block's stencils assembled together (skr_reference: `__init__`)
 
     def __init__(self, cfg: DictConfig) -> None:
         self.n = int(cfg.resolution)
@@ -132,6 +131,8 @@ class Darcy(SteadyFamily):
             )
         # Solvers read these: SKR's stencil is neither symmetric nor (hence) SPD.
         self.symmetric = self.spd = self.stencil == "harmonic"
+        # skr_reference's problems are made one at a time, each just before its solve.
+        self.block_assembly = self.stencil != "skr_reference"
         self.coefficient = RandomCoefficient.read(cfg, self.n)
         if self.stencil == "skr_reference" and (
             self.coefficient.kind != "lognormal" or cfg.grf.modes is not None
@@ -139,6 +140,12 @@ class Darcy(SteadyFamily):
             raise UserError(
                 "pde.stencil=skr_reference reproduces SKR's lognormal systems (FNO's periodic "
                 "GRF on the full grid): set pde.coefficient=lognormal and leave pde.grf.modes null"
+            )
+        if self.stencil == "skr_reference" and self.n % 2:
+            raise UserError(
+                f"pde.stencil=skr_reference needs an even pde.resolution (FNO's periodic GRF "
+                f"takes an even grid, resolution + 2 points per side); got {self.n}: use "
+                f"pde.resolution={self.n - 1} or {self.n + 1} (SKR's benchmark: 78)"
             )
         self.forcing = float(cfg.forcing)
         self.points = interior_points(self.n)
@@ -182,8 +189,7 @@ class Darcy(SteadyFamily):
         coefficients = np.stack([self.sample_coefficient(rng) for rng in rngs])
         rhs = np.full((len(rngs), self.n * self.n), self.forcing)
         if self.stencil == "harmonic":
-            data = stencil_data(with_boundary(coefficients, 2))
-            matrices = [stencil_matrix(values, self.n, 2) for values in data]
+            matrices = stencil_matrices(coefficients)
         else:
             matrices = skr_matrices(coefficients, np.full((self.n, self.n), self.forcing))
         return [

@@ -6,9 +6,15 @@ boundary using its own coefficient for the boundary face. The coefficient is a 3
 field (cosine series, `sample_grf_3d`) mapped through exp (`lognormal`, SKR's alpha = 2.5,
 tau = 7 by default) or thresholded (`two_phase`). The matrix is symmetric positive definite.
 Stored fields have shape (C, n, n, n).
+
+`problems` makes a block of samples (the generator's 4 at 32³) bitwise as `problem` makes each,
+as 2D Darcy does: each coefficient drawn from its own stream by the per-sample code, the block's
+stencils assembled together (`stencil_matrices`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,7 +24,7 @@ from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
 from surrogate.pdes.coefficients import RandomCoefficient
 from surrogate.pdes.darcy import interior_points
 from surrogate.pdes.random_fields import sample_grf_3d
-from surrogate.pdes.stencil import assemble_stencil
+from surrogate.pdes.stencil import assemble_stencil, stencil_matrices
 
 
 def assemble_diffusion(
@@ -40,6 +46,7 @@ class Darcy3D(SteadyFamily):
     dimensions = 3
     spd = True
     symmetric = True
+    block_assembly = True  # a block's stencils assembled together
 
     def __init__(self, cfg: DictConfig) -> None:
         self.n = int(cfg.resolution)
@@ -69,6 +76,22 @@ class Darcy3D(SteadyFamily):
         return Problem(
             matrix=matrix, rhs=rhs, inputs=coefficient[None], features=coefficient.ravel()
         )
+
+    def problems(self, rngs: Sequence[np.random.Generator]) -> list[Problem]:
+        """`problem` of each of `rngs`, bitwise: each coefficient drawn from its own stream as
+        `problem` draws it (the random field's contractions per sample, whose rounding a stacked
+        product could change), the block's stencils assembled together."""
+        coefficients = np.stack([self.sample_coefficient(rng) for rng in rngs])
+        rhs = np.full((len(rngs), self.n**3), self.forcing)
+        return [
+            Problem(
+                matrix=matrix,
+                rhs=rhs[b],
+                inputs=coefficients[b : b + 1],
+                features=coefficients[b].ravel(),
+            )
+            for b, matrix in enumerate(stencil_matrices(coefficients))
+        ]
 
     def solution_fields(self, solution: np.ndarray) -> np.ndarray:
         return solution.reshape(1, self.n, self.n, self.n)

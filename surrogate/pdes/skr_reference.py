@@ -32,7 +32,8 @@ import scipy.sparse as sp
 
 
 def fno_periodic_grf(rng: np.random.Generator, size: int, alpha: float, tau: float) -> np.ndarray:
-    """One sample of the FNO code's `GaussianRF(2, size, alpha, tau)` (periodic), float32."""
+    """One sample of the FNO code's `GaussianRF(2, size, alpha, tau)` (periodic), float32;
+    `size` even, as that code's wavenumbers need (`Darcy` refuses an odd resolution + 2)."""
     half = size // 2
     wavenumbers = np.concatenate([np.arange(half), np.arange(-half, 0)]).astype(np.float32)
     kx, ky = np.meshgrid(wavenumbers, wavenumbers, indexing="ij")

@@ -6,9 +6,10 @@ work than assembling from coordinates. Entries come in the order scipy's coordin
 conversion gives them (rows in C order, sorted columns), so the arrays are identical, bit for
 bit, to those of the coordinate assembly this replaces (tested).
 
-`stencil_data` fills in the values of a block of samples at once (darcy's and helmholtz's
-`problems`), each bitwise what the sample alone gives, and computes each face's harmonic mean
-once for the two nodes it joins (half the means of one per node and face).
+`stencil_data` fills in the values of a block of samples at once (darcy's, darcy3d's and
+helmholtz's `problems`; `stencil_matrices` for a block's matrices), each bitwise what the sample
+alone gives, and computes each face's harmonic mean once for the two nodes it joins (half the
+means of one per node and face).
 """
 
 from __future__ import annotations
@@ -126,6 +127,13 @@ def stencil_matrix(data: np.ndarray, n: int, d: int) -> sp.csr_matrix:
     nothing measurable in a run: docs/benchmarks.md)."""
     indptr, indices, _, _ = stencil_pattern(n, d)
     return sp.csr_matrix((data, indices.copy(), indptr.copy()), shape=(n**d, n**d))
+
+
+def stencil_matrices(coefficients: np.ndarray) -> list[sp.csr_matrix]:
+    """`assemble_stencil`'s matrix of each of a block's interior coefficients (B, (n,) * d),
+    each boundary node taking its interior neighbour's value (`with_boundary`), bitwise."""
+    n, d = coefficients.shape[-1], coefficients.ndim - 1
+    return [stencil_matrix(data, n, d) for data in stencil_data(with_boundary(coefficients, d))]
 
 
 @functools.cache

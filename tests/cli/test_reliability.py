@@ -89,6 +89,13 @@ def copy_dataset(root: Path, tmp_path: Path, name: str = "copy") -> Path:
             ["generate", "solver=gcrodr", "solver.k=50"],
             "error: solver.k=50 must be smaller than solver.m=40",
         ),
+        (
+            ["generate", "pde=darcy", "pde.stencil=skr_reference", "pde.coefficient=lognormal"]
+            + ["pde.resolution=7"],
+            "error: pde.stencil=skr_reference needs an even pde.resolution (FNO's periodic GRF "
+            "takes an even grid, resolution + 2 points per side); got 7: use pde.resolution=6 "
+            "or 8",
+        ),
     ],
 )
 def test_bad_configuration_is_one_line_with_the_choices_before_any_work(tmp_path, args, message):

@@ -93,6 +93,31 @@ def test_workers_multiply_the_solver_memory_up_to_the_number_of_samples(make_cfg
     assert parts("n_train=5000", "workers=2")["writer staging blocks"] == 2 * rows * sample
 
 
+@pytest.mark.parametrize(
+    ("overrides", "drawn_ahead"),
+    [
+        (["pde=darcy"], True),
+        (["pde=darcy3d", "pde.resolution=16"], True),
+        (["pde=darcy", "pde.stencil=skr_reference", "pde.coefficient=lognormal"], False),
+    ],
+)
+def test_samples_drawn_ahead_count_only_where_the_family_draws_in_blocks(
+    make_cfg, overrides, drawn_ahead
+):
+    """A family that draws one at a time (skr_reference: `block_assembly` False) makes each
+    problem just before its solve, so no block of samples waits in memory."""
+    cfg = make_cfg("generate", "pde.resolution=64", "solver=gmres", *overrides)
+    pde = build_pde(cfg.pde)
+    assert pde.block_assembly == drawn_ahead
+    sizes = Sizes.of(cfg, pde)
+    parts = memory_needed(cfg, cfg.solver, sizes)
+    assert ("samples drawn ahead" in parts) == drawn_ahead
+    if drawn_ahead:
+        sample = sizes.fields_bytes + resources.CSR_BYTES_PER_NONZERO * sizes.nonzeros
+        ahead = min(resources.BLOCK_BYTES, (resources.SAMPLE_BLOCK - 1) * sample)
+        assert parts["samples drawn ahead"] == ahead
+
+
 def test_a_dataset_larger_than_the_free_disk_is_refused_before_any_file(make_cfg, monkeypatch):
     monkeypatch.setattr(resources, "free_disk", lambda directory: 10 * 2**20)
     cfg = make_cfg("generate", "pde.resolution=64", "n_train=1000", "n_test=0")

@@ -15,7 +15,7 @@ from surrogate.pdes.base import SteadyFamily
 from tests.conftest import compose_stage
 
 
-@pytest.mark.parametrize("family", ["poisson", "heat", "darcy"])
+@pytest.mark.parametrize("family", ["poisson", "heat", "darcy", "darcy3d"])
 def test_solved_samples_do_not_depend_on_the_block_size(tmp_path, monkeypatch, family):
     cfg = compose_stage("generate", tmp_path, [f"pde={family}", "pde.resolution=12", "solver=auto"])
     segments = [[4, 0, 7, 1, 2], [3, 5, 6]]  # a sorted order cut into segments
@@ -45,13 +45,17 @@ def test_blocks_are_bounded_by_their_fields_bytes(tmp_path):
 
 @pytest.mark.parametrize(
     "overrides",
-    [["pde=darcy", "pde.coefficient=lognormal"], ["pde=helmholtz"]],
-    ids=["darcy", "helmholtz"],
+    [
+        ["pde=darcy", "pde.coefficient=lognormal", "pde.resolution=16"],
+        ["pde=helmholtz", "pde.resolution=16"],
+        ["pde=darcy3d", "pde.resolution=8"],
+    ],
+    ids=["darcy", "helmholtz", "darcy3d"],
 )
 def test_a_generated_dataset_does_not_depend_on_drawing_in_blocks(tmp_path, monkeypatch, overrides):
     """The digests of a short run with blocks of 3 (a partial one included) are those of one
     sample at a time, each problem made alone (`SteadyFamily.problems`)."""
-    overrides = [*overrides, "pde.resolution=16", "n_train=7", "n_test=2", "solver=auto", "name=x"]
+    overrides = [*overrides, "n_train=7", "n_test=2", "solver=auto", "name=x"]
 
     def digests(root: Path) -> list[str]:
         generate(compose_stage("generate", root, overrides))

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
 import scipy.sparse.linalg as spla
 from omegaconf import OmegaConf
 
+from surrogate.pdes import stencil as stencil_module
 from surrogate.pdes.darcy import interior_points
 from surrogate.pdes.darcy3d import Darcy3D, assemble_diffusion
 from surrogate.pdes.random_fields import sample_grf_3d
 from tests.conftest import compose_stage
+from tests.pdes.test_darcy import assert_same_problems, sample_streams
 
 PI = np.pi
 
@@ -100,6 +103,17 @@ def test_grf_3d_is_the_same_field_at_every_resolution_and_varies():
     assert fine.std() > 0.01
     two_phase = darcy3d(6, "two_phase").sample_coefficient(np.random.default_rng(1))
     assert set(np.unique(two_phase)) == {3.0, 12.0}
+
+
+@pytest.mark.parametrize("kind", ["lognormal", "two_phase"])
+@pytest.mark.parametrize("n", [5, 8])
+def test_a_block_of_problems_is_bitwise_each_problem_alone(monkeypatch, kind, n):
+    monkeypatch.setattr(stencil_module, "CHUNK_VALUES", 2 * n**3)  # chunks of 2, one partial
+    pde = darcy3d(n, kind)
+    assert pde.block_assembly
+    block = pde.problems(sample_streams(5))
+    assert_same_problems([pde.problem(r) for r in sample_streams(5)], block)
+    assert block[0].matrix.shape == (n**3, n**3) and block[0].inputs.shape == (1, n, n, n)
 
 
 def test_generate_through_the_cli_config(tmp_path):

@@ -113,6 +113,15 @@ def test_other_coefficients_are_refused(overrides):
         darcy(grf=grf, **overrides)
 
 
+def test_an_odd_grid_is_refused_before_sampling():
+    """FNO's periodic GRF takes an even grid of resolution + 2 points per side."""
+    with pytest.raises(
+        UserError, match="needs an even pde.resolution.*got 9: use pde.resolution=8 or 10"
+    ):
+        darcy(resolution=9)
+    assert darcy(resolution=8).problem(np.random.default_rng(0)).inputs.shape == (1, 8, 8)
+
+
 def test_recycling_solves_the_indefinite_reference_systems():
     pde = darcy(resolution=20)
     recycler = GCRODR(m=40, k=20, rtol=1e-8, maxiter=5000)
