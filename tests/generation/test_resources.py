@@ -88,7 +88,7 @@ def test_workers_multiply_the_solver_memory_up_to_the_number_of_samples(make_cfg
     # staged fields: every sample of a small split (2 float32 fields of 200^2), at most the
     # writer's buffer of a large one; twice, for a block gathered into index order
     sample = 2 * 200**2 * 4
-    assert parts("n_train=100", "workers=1")["writer staging blocks"] == 2 * 100 * sample
+    assert parts("n_train=20", "workers=1")["writer staging blocks"] == 2 * 20 * sample
     rows = resources.BUFFER_BYTES // sample
     assert parts("n_train=5000", "workers=2")["writer staging blocks"] == 2 * rows * sample
 
