@@ -1,0 +1,101 @@
+"""The Arnoldi kernels always run as numba's on-disk cache holds them, compiled here or not.
+
+numba compiles a kernel's callees (`_project_two`, `finish_vector`, ...) twice: each on its own,
+and as weak copies linked into the caller's machine code and optimised anew with it; the two
+versions vectorise their fastmath reductions differently, so they round differently. Which one
+a call runs depends on what the process loaded first. A process that loads `arnoldi_step` from
+the cache runs its own copies; a process that compiles it has compiled every callee on its own
+first, and the caller's calls bind to those. So the first `generate` after an install or an edit
+of kernels.py (no cache yet) gave Krylov solutions, iterations and digests of its own (outputs
+within about 1e-7, iterations up to 15% apart on SKR's indefinite systems), and every later run
+the cached ones (issue: one digest in 17 runs).
+
+`load_cached` makes a process whose cache lacks the kernels compile them in a child process
+first (which writes the cache), then load them from the cache as every later run does: the same
+numbers in every run, and those of the runs with a cache, i.e. of the datasets made so far.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CHILD_SECONDS = 600  # a child that compiles longer than this is abandoned (then compiled here)
+_checked = False  # the Arnoldi kernels take one set of argument types: checked once per process
+
+
+def load_cached(kernels: Sequence[tuple[Any, tuple]]) -> None:
+    """Make sure each (dispatcher, arguments) of `kernels` is loaded from numba's cache: if one
+    is neither loaded in this process nor cached, compile them in a child process first. Where
+    the cache cannot be written, they are compiled here as before, with a warning. Checked on
+    the first call of the process only."""
+    global _checked
+    if _checked:
+        return
+    _checked = True
+    if all(_available(d, a) for d, a in kernels):
+        return
+    outcome = _compile_in_child()
+    if not all(_available(d, a) for d, a in kernels):
+        log.warning(
+            "numba could not cache the Krylov kernels (%s): this run compiles them itself, and "
+            "its iterative solutions may differ in the last bits from those of a run with the "
+            "cache",
+            outcome,
+        )
+
+
+def _available(dispatcher: Any, args: tuple) -> bool:
+    """Whether `dispatcher` for `args` is loaded in this process or waits in the cache."""
+    types = tuple(dispatcher.typeof_pyval(a) for a in args)
+    if types in dispatcher.overloads:
+        return True
+    try:  # numba's private cache API (0.61-0.68): the index of the kernel's cached versions
+        cache = dispatcher._cache
+        key = cache._index_key(types, dispatcher.targetctx.codegen())
+        return cache._cache_file._load_index().get(key) is not None
+    except AttributeError:  # another layout: no way to tell, so nothing to do
+        return True
+
+
+def _compile_in_child() -> str:
+    """Run `compile_arnoldi` in a fresh interpreter (it writes the cache); how it ended."""
+    root = Path(__file__).resolve().parents[2]  # the directory `surrogate` is imported from
+    code = (
+        f"import sys; sys.path.insert(0, {str(root)!r}); "
+        "from surrogate.solvers.kernel_cache import compile_arnoldi; compile_arnoldi()"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=CHILD_SECONDS
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"the compiling process failed: {error}"
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"the compiling process exited with {done.returncode}: {last}"
+    return "the compiling process wrote no cache"
+
+
+def compile_arnoldi() -> None:
+    """Compile (and cache) every kernel an Arnoldi cycle calls, with the argument types it
+    calls them with: a few cycles of GMRES(4) on a small nonsymmetric system, through the
+    solver's own code, a finishing pass at the end of each cycle included."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from surrogate.solvers import arnoldi
+
+    global _checked
+    _checked = True  # this process compiles: no child of its own
+    n = 64
+    matrix = sp.diags([-1.3, 2.5, -0.7], [-1, 0, 1], shape=(n, n), format="csr")
+    operator = arnoldi.preconditioned_operator(matrix, lambda v: v)
+    rhs = np.ones(n)
+    arnoldi.arnoldi_cycle(operator, rhs / np.linalg.norm(rhs), 1.0, 4, 0.0)
