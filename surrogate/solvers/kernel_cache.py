@@ -5,10 +5,11 @@ and as weak copies linked into the caller's machine code and optimised anew with
 versions' machine code differs (every callee's body, in the assembly), and so does their
 rounding. Which one a call runs depends on what the process loaded first. A process that
 loads `arnoldi_step` from the cache runs its own copies; a process that compiles it has
-compiled every callee on its own first, and the caller's calls bind to those. So the first `generate` after an install or an edit
-of kernels.py (no cache yet) gave Krylov solutions, iterations and digests of its own (outputs
-up to 108 float32 ulps, iterations up to 18% apart on SKR's indefinite systems; docs/solvers.md),
-and every later run the cached ones (seen as one train digest in 17 runs).
+compiled every callee on its own first, and the caller's calls bind to those. So the first
+`generate` after an install or an edit of kernels.py (no cache yet) gave Krylov solutions,
+iterations and digests of its own (outputs up to 108 float32 ulps, iterations up to 18% apart
+on SKR's indefinite systems; docs/solvers.md), and every later run the cached ones (seen as one
+train digest in 17 runs).
 
 `load_cached` makes a process whose cache lacks the kernels compile them in a child process
 first (which writes the cache), then load them from the cache as every later run does: the same
