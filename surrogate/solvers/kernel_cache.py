@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +33,19 @@ _checked = False  # the Arnoldi kernels take one set of argument types: checked 
 
 
 def load_cached(kernels: Sequence[tuple[Any, tuple]]) -> None:
-    """Make sure each (dispatcher, arguments) of `kernels` is loaded from numba's cache: if one
-    is neither loaded in this process nor cached, compile them in a child process first. Where
-    the cache cannot be written, they are compiled here as before, with a warning. Checked on
-    the first call of the process only."""
+    """Load each (dispatcher, arguments) of `kernels` from numba's cache, in order (callers
+    first), now: if one is not there, compile them in a child process first, then load. Loading
+    at once, not at the first call, leaves no window in which another run's compiler could leave
+    one of them to be compiled here. Where the cache cannot be written, they are compiled here
+    as before, with a warning. Checked on the first call of the process only."""
     global _checked
     if _checked:
         return
     _checked = True
-    if all(_available(d, a) for d, a in kernels):
+    if _load_all(kernels):
         return
     outcome = _compile_in_child()
-    if not all(_available(d, a) for d, a in kernels):
+    if not _load_all(kernels):
         log.warning(
             "numba could not cache the Krylov kernels (%s): this run compiles them itself, and "
             "its iterative solutions may differ in the last bits from those of a run with the "
@@ -52,17 +54,31 @@ def load_cached(kernels: Sequence[tuple[Any, tuple]]) -> None:
         )
 
 
-def _available(dispatcher: Any, args: tuple) -> bool:
-    """Whether `dispatcher` for `args` is loaded in this process or waits in the cache."""
+def _load_all(kernels: Sequence[tuple[Any, tuple]]) -> bool:
+    """Load the kernels in order; False at the first that is neither loaded nor cached."""
+    return all(_load(dispatcher, args) for dispatcher, args in kernels)
+
+
+def _load(dispatcher: Any, args: tuple) -> bool:
+    """`dispatcher`'s version for `args` loaded from the cache, as its first call would (False
+    where the cache has none)."""
     types = tuple(dispatcher.typeof_pyval(a) for a in args)
     if types in dispatcher.overloads:
         return True
-    try:  # numba's private cache API (0.61-0.68): the index of the kernel's cached versions
-        cache = dispatcher._cache
-        key = cache._index_key(types, dispatcher.targetctx.codegen())
-        return cache._cache_file._load_index().get(key) is not None
-    except AttributeError:  # another layout: no way to tell, so nothing to do
-        return True
+    from numba.core.compiler_lock import global_compiler_lock
+
+    with global_compiler_lock:
+        try:  # numba's own steps of a cached first call (Dispatcher.compile, 0.61-0.68)
+            compiled = dispatcher._cache.load_overload(types, dispatcher.targetctx)
+        except AttributeError:  # another layout: the first call loads or compiles it
+            return True
+        if compiled is None:
+            return False
+        dispatcher.targetctx.insert_user_function(
+            compiled.entry_point, compiled.fndesc, [compiled.library]
+        )
+        dispatcher.add_overload(compiled)
+    return True
 
 
 def _compile_in_child() -> str:
@@ -87,16 +103,38 @@ def _compile_in_child() -> str:
 def compile_arnoldi() -> None:
     """Compile (and cache) every kernel an Arnoldi cycle calls, with the argument types it
     calls them with: a few cycles of GMRES(4) on a small nonsymmetric system, through the
-    solver's own code, a finishing pass at the end of each cycle included."""
+    solver's own code, a finishing pass at the end of each cycle included. One child at a time
+    per cache (a lock beside it): runs started together compiled side by side, and two in three
+    of them then loaded other machine code (measured); a child that waited finds the kernels
+    in the cache and only loads them."""
     import numpy as np
     import scipy.sparse as sp
 
-    from surrogate.solvers import arnoldi
+    from surrogate.solvers import arnoldi, kernels
 
     global _checked
     _checked = True  # this process compiles: no child of its own
-    n = 64
-    matrix = sp.diags([-1.3, 2.5, -0.7], [-1, 0, 1], shape=(n, n), format="csr")
-    operator = arnoldi.preconditioned_operator(matrix, lambda v: v)
-    rhs = np.ones(n)
-    arnoldi.arnoldi_cycle(operator, rhs / np.linalg.norm(rhs), 1.0, 4, 0.0)
+    with _cache_lock(kernels.arnoldi_step):
+        n = 64
+        matrix = sp.diags([-1.3, 2.5, -0.7], [-1, 0, 1], shape=(n, n), format="csr")
+        operator = arnoldi.preconditioned_operator(matrix, lambda v: v)
+        rhs = np.ones(n)
+        arnoldi.arnoldi_cycle(operator, rhs / np.linalg.norm(rhs), 1.0, 4, 0.0)
+
+
+@contextmanager
+def _cache_lock(dispatcher: Any) -> Iterator[None]:
+    """An exclusive lock on the file `.surrogate-compile.lock` in the kernels' cache directory
+    (none where the directory or flock is unavailable)."""
+    try:
+        import fcntl
+
+        path = Path(dispatcher._cache._cache_path) / ".surrogate-compile.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a")
+    except (ImportError, AttributeError, OSError):
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
