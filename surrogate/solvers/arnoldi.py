@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from scipy.linalg import solve_triangular
 
 from surrogate.lazy import lazy_module
+from surrogate.solvers.kernel_cache import load_cached
 
 Operator = Callable[[np.ndarray], np.ndarray]
 kernels = lazy_module("surrogate.solvers.kernels")
@@ -80,6 +81,13 @@ def arnoldi_cycle(
     g_before = np.zeros(steps + 1)
     s, t = np.empty(k + steps + 1), np.empty(k + steps + 1)
     j, finished, residual = 0, True, beta
+    shared = (projections, triangle, cosines, sines, g, g_before, s, t)
+    load_cached(  # the cached machine code, compiled in this process or not (kernel_cache.py)
+        [
+            (kernels.arnoldi_step, (basis, k, j, finished, basis[k], *shared)),
+            (kernels.finish_vector, (basis, k, j, *shared)),
+        ]
+    )
     while j < steps:
         status, residual = kernels.arnoldi_step(
             basis, k, j, finished, operator(basis[k + j]), projections, triangle,
