@@ -161,7 +161,10 @@ class Darcy(SteadyFamily):
         return self.coefficient.sample(rng, self.points, sample_grf)
 
     def features(self, rng: np.random.Generator) -> np.ndarray:
-        """The sort's features of the sample `rng` draws (its coefficient), without assembling."""
+        """The sort's features of the sample `rng` draws (its coefficient; skr_reference's
+        edited grid, as its problem carries), without assembling."""
+        if self.stencil == "skr_reference":
+            return self._skr_reference_coefficient(rng).ravel()
         return self.sample_coefficient(rng).ravel()
 
     def problem(self, rng: np.random.Generator) -> Problem:
@@ -204,14 +207,18 @@ class Darcy(SteadyFamily):
 
     def _skr_reference_problem(self, rng: np.random.Generator) -> Problem:
         """SKR's system; stored input: the interior coefficient; sorted on the edited grid."""
-        edited = skr_reference.edit_boundary_columns(
-            skr_reference.sample_coefficient(
-                rng, self.n, self.coefficient.alpha, self.coefficient.tau
-            )
-        )
+        edited = self._skr_reference_coefficient(rng)
         matrix, rhs = skr_reference.assemble(edited, self.forcing)
         return Problem(
             matrix=matrix, rhs=rhs, inputs=edited[None, 1:-1, 1:-1], features=edited.ravel()
+        )
+
+    def _skr_reference_coefficient(self, rng: np.random.Generator) -> np.ndarray:
+        """SKR's coefficient on the full (n + 2)² grid, its boundary columns edited as SKR's."""
+        return skr_reference.edit_boundary_columns(
+            skr_reference.sample_coefficient(
+                rng, self.n, self.coefficient.alpha, self.coefficient.tau
+            )
         )
 
     def solution_fields(self, solution: np.ndarray) -> np.ndarray:

@@ -19,6 +19,12 @@ STEADY = {
     "darcy": ["pde=darcy", "pde.resolution=10"],
     "darcy two_phase": ["pde=darcy", "pde.resolution=9", "pde.coefficient=two_phase"],
     "darcy skr": ["pde=darcy", "pde.resolution=8", "pde.stencil=skr"],
+    "darcy skr_reference": [
+        "pde=darcy",
+        "pde.resolution=8",
+        "pde.stencil=skr_reference",
+        "pde.coefficient=lognormal",
+    ],
     "poisson": ["pde=poisson", "pde.resolution=10"],
     "helmholtz": ["pde=helmholtz", "pde.resolution=24"],
     "heat": ["pde=heat", "pde.resolution=21"],
