@@ -115,6 +115,23 @@ def skr_matrices(coefficients: np.ndarray, forcing: np.ndarray) -> list[sp.csr_m
     return matrices
 
 
+def coefficient_problems(
+    coefficients: np.ndarray, matrices: Sequence[sp.csr_matrix], forcing: float
+) -> list[Problem]:
+    """The problems of a block of coefficients (B, *grid) and their matrices, under a constant
+    forcing: each stores and is sorted on its coefficient."""
+    rhs = np.full((len(coefficients), coefficients[0].size), forcing)
+    return [
+        Problem(
+            matrix=matrix,
+            rhs=rhs[b],
+            inputs=coefficients[b : b + 1],
+            features=coefficients[b].ravel(),
+        )
+        for b, matrix in enumerate(matrices)
+    ]
+
+
 @FAMILIES.register("darcy")
 class Darcy(SteadyFamily):
     """Random-coefficient Darcy flow: parameters from a seed, systems from parameters."""
@@ -190,20 +207,11 @@ class Darcy(SteadyFamily):
         if self.stencil == "skr_reference":
             return super().problems(rngs)
         coefficients = np.stack([self.sample_coefficient(rng) for rng in rngs])
-        rhs = np.full((len(rngs), self.n * self.n), self.forcing)
         if self.stencil == "harmonic":
             matrices = stencil_matrices(coefficients)
         else:
             matrices = skr_matrices(coefficients, np.full((self.n, self.n), self.forcing))
-        return [
-            Problem(
-                matrix=matrix,
-                rhs=rhs[b],
-                inputs=coefficients[b : b + 1],
-                features=coefficients[b].ravel(),
-            )
-            for b, matrix in enumerate(matrices)
-        ]
+        return coefficient_problems(coefficients, matrices, self.forcing)
 
     def _skr_reference_problem(self, rng: np.random.Generator) -> Problem:
         """SKR's system; stored input: the interior coefficient; sorted on the edited grid."""

@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 from surrogate.pdes.base import FAMILIES, FieldSpec, Problem, SteadyFamily
 from surrogate.pdes.coefficients import RandomCoefficient
-from surrogate.pdes.darcy import interior_points
+from surrogate.pdes.darcy import coefficient_problems, interior_points
 from surrogate.pdes.random_fields import sample_grf_3d
 from surrogate.pdes.stencil import assemble_stencil, stencil_matrices
 
@@ -82,16 +82,7 @@ class Darcy3D(SteadyFamily):
         `problem` draws it (the random field's contractions per sample, whose rounding a stacked
         product could change), the block's stencils assembled together."""
         coefficients = np.stack([self.sample_coefficient(rng) for rng in rngs])
-        rhs = np.full((len(rngs), self.n**3), self.forcing)
-        return [
-            Problem(
-                matrix=matrix,
-                rhs=rhs[b],
-                inputs=coefficients[b : b + 1],
-                features=coefficients[b].ravel(),
-            )
-            for b, matrix in enumerate(stencil_matrices(coefficients))
-        ]
+        return coefficient_problems(coefficients, stencil_matrices(coefficients), self.forcing)
 
     def solution_fields(self, solution: np.ndarray) -> np.ndarray:
         return solution.reshape(1, self.n, self.n, self.n)
