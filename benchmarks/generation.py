@@ -19,13 +19,18 @@ source tree (e.g. `git archive <commit> | tar -x -C DIR`), interleaved with this
 before/after table from one run. `greedy` times the greedy sort alone, blocked against the
 step-by-step chain (one matrix-vector product per step), on a family's features. `phases`
 splits a run's time per sample into drawing and assembling the problems, solving, writing
-and finishing the file (one process per code and repeat, no profiler). Usage:
+and finishing the file (one process per code and repeat, no profiler). `digest` times a split
+file's digest read from its stored chunks against through HDF5's filter pipeline; `exit` a
+1-sample run as the command runs it against its `main` called plainly (the exit's garbage
+collection). Usage:
 
     python benchmarks/generation.py e2e --family darcy --resolution 64 --samples 2000 --repeats 3
     python benchmarks/generation.py e2e --family darcy --samples 2000 --before /tmp/base
     python benchmarks/generation.py e2e --family darcy3d --resolution 32 --samples 100
     python benchmarks/generation.py greedy --family darcy --resolution 64 --samples 4000
     python benchmarks/generation.py phases --family poisson heat darcy --before /tmp/base
+    python benchmarks/generation.py digest --family darcy poisson --samples 2000 --repeats 3
+    python benchmarks/generation.py exit --family darcy --repeats 5
 
 Time it on a quiet machine (on a shared one, under the CPU lock: `flock /tmp/surrogate-cpu.lock
 python benchmarks/generation.py ...`). Prints a markdown table for docs/benchmarks.md.
@@ -56,6 +61,7 @@ from surrogate.generation.solving import sample_rng
 from surrogate.pdes import build_pde
 from surrogate.pdes.base import systems_of
 from surrogate.solvers import build_solver
+from surrogate.solvers.base import SolveResult
 from surrogate.solvers.sorting import greedy_order
 
 
@@ -285,9 +291,83 @@ def greedy(options: argparse.Namespace) -> None:
     )
 
 
+def digest(options: argparse.Namespace) -> None:
+    """The digest of a written split, hashed from the stored chunks against through HDF5's
+    filter pipeline (what `content_digest` did before), alternated over the repeats."""
+    from surrogate.data import digest as digests
+
+    print(f"\n{options.samples} samples, resolution {options.resolution}; seconds per digest, ")
+    print(f"{options.repeats} repeats each (comma-separated)\n")
+    print("| family | file MB | from the chunks | through HDF5 | equal |")
+    print("|---|---|---|---|---|")
+    for family in options.family:
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            cfg = compose("generate", [f"pde={family}", f"pde.resolution={options.resolution}"])
+        pde = build_pde(cfg.pde)
+        spec, rng = pde.fields, np.random.default_rng(0)
+        inputs = rng.standard_normal((len(spec.input_names), *spec.spatial_shape))
+        outputs = rng.standard_normal(spec.output_shape)
+        result = SolveResult(np.empty(0), 1, 1, 0.0, 0.0, True)
+        with tempfile.TemporaryDirectory() as root:
+            attrs = {"config": "digest", "name": "digest", "split": "train", "pde": pde.name}
+            writer = SplitWriter(Path(root) / "train.h5", options.samples, spec, pde.grid(), attrs)
+            for index in range(options.samples):
+                writer.write(index, inputs, outputs, {}, result)
+            writer.finish()
+            seconds: dict[str, list[float]] = {"chunks": [], "hdf5": []}
+            found: dict[str, set[str]] = {"chunks": set(), "hdf5": set()}
+            chunked_rows = digests._chunked_rows
+            for _ in range(options.repeats):
+                for way in seconds:
+                    digests._chunked_rows = chunked_rows if way == "chunks" else (lambda *_: None)
+                    with h5py.File(writer.path) as file:
+                        start = time.perf_counter()
+                        found[way].add(digests.content_digest(file))
+                        seconds[way].append(time.perf_counter() - start)
+            digests._chunked_rows = chunked_rows
+            size = writer.path.stat().st_size / 1e6
+        cells = [", ".join(f"{value:.3f}" for value in seconds[way]) for way in seconds]
+        equal = "yes" if found["chunks"] == found["hdf5"] and len(found["chunks"]) == 1 else "NO"
+        print(f"| {family} | {size:.0f} | {' | '.join(cells)} | {equal} |")
+
+
+def exit_cost(options: argparse.Namespace) -> None:
+    """A 1-sample `generate` as the command runs it (`run_command`: no garbage collection at
+    exit) against the same stage's `main` called plainly, launch to exit, alternated."""
+    args = [f"pde={options.family[0]}", f"pde.resolution={options.resolution}", "n_train=1"]
+    args += ["n_test=0", "solver=auto", *options.extra]
+    ways = {
+        "as the command": ["-m", "surrogate.cli.generate"],
+        "main() plainly": ["-c", "import sys; from surrogate.cli.generate import main; main()"],
+    }
+    seconds: dict[str, list[float]] = {way: [] for way in ways}
+    with tempfile.TemporaryDirectory() as root:
+        for repeat in range(options.repeats):
+            for way, launch in ways.items():
+                run = [f"name=exit{repeat}{len(seconds[way])}{way[0]}", f"paths.data_dir={root}"]
+                run.append(f"paths.output_root={root}/outputs")
+                start = time.perf_counter()
+                done = subprocess.run(
+                    [sys.executable, *launch, *args, *run], capture_output=True, text=True
+                )
+                seconds[way].append(time.perf_counter() - start)
+                if done.returncode != 0:
+                    raise RuntimeError(f"{way} failed:\n{done.stderr[-3000:]}")
+    print(
+        f"\n1-sample {options.family[0]} {options.resolution}², launch to exit, s (median; all)\n"
+    )
+    print("| run | median s | all |")
+    print("|---|---|---|")
+    for way, values in seconds.items():
+        shown = ", ".join(f"{value:.2f}" for value in values)
+        print(f"| {way} | {statistics.median(values):.3f} | {shown} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["e2e", "phases", "phases-of-one-run", "greedy"])
+    parser.add_argument(
+        "what", choices=["e2e", "phases", "phases-of-one-run", "greedy", "digest", "exit"]
+    )
     parser.add_argument("--family", nargs="+", default=["darcy"])
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--samples", type=int, default=2000)
@@ -297,7 +377,8 @@ def main() -> None:
     parser.add_argument("--before", help="source tree of the code to compare with (e2e)")
     options = parser.parse_args()
     run = {"e2e": end_to_end, "phases": phases, "phases-of-one-run": phases_of_one_run}
-    run.get(options.what, greedy)(options)
+    run |= {"greedy": greedy, "digest": digest, "exit": exit_cost}
+    run[options.what](options)
 
 
 if __name__ == "__main__":

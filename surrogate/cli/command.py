@@ -10,9 +10,9 @@ from typing import Any
 
 def run_command(main: Callable[[], Any]) -> None:
     """Run a stage's `main` as this process's command, then exit without the interpreter's
-    last garbage collection, which only frees memory the process hands back anyway: it took
-    0.17 s of every `surrogate generate`, 15 % of a small run (docs/benchmarks.md). Files,
-    logs and workers are closed by the stage itself before it returns; reference counting
-    still frees everything else at exit."""
+    last garbage collection, which only frees memory the process hands back anyway (a 1-sample
+    `surrogate generate` ends 0.04-0.07 s sooner at the median: `benchmarks/generation.py
+    exit`). Files, logs and workers are closed by the stage itself before it returns;
+    reference counting still frees everything else at exit."""
     atexit.register(gc.freeze)  # registered first, so run after every other exit handler
     main()
