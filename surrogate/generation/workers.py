@@ -141,7 +141,7 @@ class _Received:
         self.processes = processes
 
     def waiting(self) -> Iterator[SolvedSample]:
-        """The samples already queued, without waiting for more."""
+        """The samples of the messages already queued, without waiting for more."""
         while True:
             try:
                 message = self.results.get_nowait()
@@ -151,7 +151,7 @@ class _Received:
             yield from self._take(message)
 
     def next(self, timeout: float) -> Iterator[SolvedSample]:
-        """The next message's sample (if it is one), waiting up to `timeout` seconds for it."""
+        """The next message's samples (a block of them), waiting up to `timeout` seconds."""
         try:
             message = self.results.get(timeout=timeout)
         except queue.Empty:
